@@ -1,0 +1,289 @@
+//! exec: one planned [`Job`] → its [`Status`]. Each run line goes through the gate's shell in a
+//! process group of its own, with a null stdin and exactly the planned environment; stdout and
+//! stderr share one pipe, so the log at `.gate/logs/<gate>.log` interleaves them as a terminal
+//! would. A timeout or cancellation terminates the whole group (SIGTERM, a grace period, then
+//! SIGKILL), and when a line ends normally any process it left behind in its group is killed
+//! too: a gate never leaves orphans.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::plan::{Job, SkipReason};
+
+/// How long a terminated process group gets to exit before it is killed.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// How long to wait for the output pipe to close after a group is gone; a process that
+/// escaped the group (setsid) could hold it open forever.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// What happened to a gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Passed,
+    Failed(Failure),
+    Skipped(SkipReason),
+    /// A dependency failed, timed out or was blocked.
+    Blocked(String),
+    TimedOut(Duration),
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Run line `line` (0-based) exited with `code`.
+    Exit { line: usize, code: i32 },
+    /// Run line `line` was killed by `signal`.
+    Signal { line: usize, signal: i32 },
+    /// The shell could not be started, or the log not written.
+    Spawn(String),
+    /// A group's members that failed.
+    Members(Vec<String>),
+}
+
+impl Status {
+    /// The status word of the spec.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Failed(_) => "failed",
+            Status::Skipped(_) => "skipped",
+            Status::Blocked(_) => "blocked",
+            Status::TimedOut(_) => "timed-out",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether this status fails a run (when the gate is not optional).
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            Status::Failed(_) | Status::Blocked(_) | Status::TimedOut(_)
+        )
+    }
+}
+
+/// A gate's result.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub gate: String,
+    pub status: Status,
+    pub duration: Duration,
+    pub optional: bool,
+    /// The log, for gates that ran.
+    pub log: Option<std::path::PathBuf>,
+}
+
+/// A line of a gate's output, for `-v`.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub gate: String,
+    pub text: String,
+}
+
+/// Runs `job`'s lines in order until one fails, writing output to `log`. `stream` receives
+/// every output line when set.
+pub async fn run(
+    gate: &str,
+    job: &Job,
+    log: &Path,
+    cancel: &CancellationToken,
+    stream: Option<&UnboundedSender<Line>>,
+) -> Status {
+    let mut file = match File::create(log) {
+        Ok(file) => file,
+        Err(error) => {
+            return Status::Failed(Failure::Spawn(format!(
+                "cannot create {}: {error}",
+                log.display()
+            )));
+        }
+    };
+    let deadline = job.timeout.map(|timeout| Instant::now() + timeout);
+    for (index, line) in job.run.iter().enumerate() {
+        let header = format!("$ {line}");
+        if let Err(error) = writeln!(file, "{header}") {
+            return Status::Failed(Failure::Spawn(format!(
+                "cannot write {}: {error}",
+                log.display()
+            )));
+        }
+        if let Some(stream) = stream {
+            let _ = stream.send(Line {
+                gate: gate.to_owned(),
+                text: header,
+            });
+        }
+        let (status, returned) =
+            match line_status(gate, job, line, file, deadline, cancel, stream).await {
+                Ok(pair) => pair,
+                Err(message) => return Status::Failed(Failure::Spawn(message)),
+            };
+        file = match returned {
+            Some(file) => file,
+            // The pipe stayed open (a process escaped the group): write on through a new handle.
+            None => match std::fs::OpenOptions::new().append(true).open(log) {
+                Ok(file) => file,
+                Err(error) => {
+                    return Status::Failed(Failure::Spawn(format!(
+                        "cannot reopen {}: {error}",
+                        log.display()
+                    )));
+                }
+            },
+        };
+        match status {
+            LineEnd::Exited(0) => {}
+            LineEnd::Exited(code) => return Status::Failed(Failure::Exit { line: index, code }),
+            LineEnd::Signalled(signal) => {
+                return Status::Failed(Failure::Signal {
+                    line: index,
+                    signal,
+                });
+            }
+            LineEnd::TimedOut => return Status::TimedOut(job.timeout.unwrap_or_default()),
+            LineEnd::Cancelled => return Status::Cancelled,
+        }
+    }
+    Status::Passed
+}
+
+enum LineEnd {
+    Exited(i32),
+    Signalled(i32),
+    TimedOut,
+    Cancelled,
+}
+
+/// Runs one line; gives back the log file unless the output pipe could not be drained.
+async fn line_status(
+    gate: &str,
+    job: &Job,
+    line: &str,
+    file: File,
+    deadline: Option<Instant>,
+    cancel: &CancellationToken,
+    stream: Option<&UnboundedSender<Line>>,
+) -> Result<(LineEnd, Option<File>), String> {
+    let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+    let writer_copy = writer
+        .try_clone()
+        .map_err(|e| format!("cannot create a pipe: {e}"))?;
+    let (program, arguments) = job.shell.split_first().ok_or("the shell is empty")?;
+    let mut command = Command::new(program);
+    command
+        .args(arguments)
+        .arg(line)
+        .current_dir(&job.cwd)
+        .env_clear()
+        .envs(&job.env)
+        .stdin(Stdio::null())
+        .stdout(writer_copy)
+        .stderr(writer)
+        .process_group(0);
+    let spawned = command.spawn();
+    // The command holds our copies of the pipe's write end: drop them, or the pipe never
+    // reports end-of-file.
+    drop(command);
+    let mut child =
+        spawned.map_err(|e| format!("cannot start `{program}` in {}: {e}", job.cwd.display()))?;
+    let group = child.id().map(|id| id as libc::pid_t);
+
+    let stream = stream.cloned();
+    let gate = gate.to_owned();
+    let copier = tokio::task::spawn_blocking(move || copy(reader, file, &gate, stream.as_ref()));
+
+    let sleep = async {
+        match deadline {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        }
+    };
+    let end = tokio::select! {
+        status = child.wait() => match status {
+            Ok(status) => {
+                use std::os::unix::process::ExitStatusExt;
+                // Whatever the line left running in its group goes with it.
+                signal_group(group, libc::SIGKILL);
+                match (status.code(), status.signal()) {
+                    (Some(code), _) => LineEnd::Exited(code),
+                    (None, Some(signal)) => LineEnd::Signalled(signal),
+                    (None, None) => LineEnd::Exited(-1),
+                }
+            }
+            Err(error) => return Err(format!("cannot wait for `{line}`: {error}")),
+        },
+        _ = sleep => {
+            terminate(&mut child, group).await;
+            LineEnd::TimedOut
+        }
+        _ = cancel.cancelled() => {
+            terminate(&mut child, group).await;
+            LineEnd::Cancelled
+        }
+    };
+    let file = match tokio::time::timeout(DRAIN, copier).await {
+        Ok(Ok(file)) => Some(file),
+        _ => None,
+    };
+    Ok((end, file))
+}
+
+/// Copies the pipe to the log line by line (bytes as they are), and to `stream` as text.
+fn copy(
+    reader: std::io::PipeReader,
+    mut file: File,
+    gate: &str,
+    stream: Option<&UnboundedSender<Line>>,
+) -> File {
+    let mut reader = BufReader::new(reader);
+    let mut buffer = Vec::new();
+    loop {
+        buffer.clear();
+        match reader.read_until(b'\n', &mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                // A full disk must not stop the gate: the log is best effort, the exit code is not.
+                let _ = file.write_all(&buffer);
+                if let Some(stream) = stream {
+                    let text = String::from_utf8_lossy(&buffer)
+                        .trim_end_matches(['\n', '\r'])
+                        .to_owned();
+                    let _ = stream.send(Line {
+                        gate: gate.to_owned(),
+                        text,
+                    });
+                }
+            }
+        }
+    }
+    let _ = file.flush();
+    file
+}
+
+/// SIGTERM to the group, a grace period for the leader to exit, then SIGKILL to whatever is
+/// left of the group.
+async fn terminate(child: &mut Child, group: Option<libc::pid_t>) {
+    signal_group(group, libc::SIGTERM);
+    let _ = tokio::time::timeout(GRACE, child.wait()).await;
+    signal_group(group, libc::SIGKILL);
+    let _ = child.wait().await;
+}
+
+fn signal_group(group: Option<libc::pid_t>, signal: libc::c_int) {
+    if let Some(group) = group {
+        // SAFETY: killpg only sends a signal; an empty or vanished group yields ESRCH, which is
+        // what "nothing left to kill" means here.
+        unsafe {
+            libc::killpg(group, signal);
+        }
+    }
+}

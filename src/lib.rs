@@ -1,0 +1,30 @@
+//! gate runs a repository's quality gates from one declarative graph, `gates.kdl`.
+//!
+//! It is a pipeline; each module is one stage, takes the previous stage's type and returns a
+//! new one, and never reaches back:
+//!
+//! | stage | takes → returns |
+//! |---|---|
+//! | [`discover`] | cwd or `-f` → [`discover::Root`] |
+//! | [`load`] | root → [`load::Loaded`]: source texts, includes spliced, include cycles caught |
+//! | [`parse`] | KDL nodes → [`parse::Syntax`], spanned; unknown names get "did you mean" |
+//! | [`model`] | syntax → [`model::Model`]: gates by name, `${var}` substituted, paths checked |
+//! | [`graph`] | model → [`graph::Graph`]: deps resolved, cycles as paths, topological order |
+//! | [`plan`] | graph + selection → [`plan::Plan`]: what runs, what is skipped and why |
+//! | [`exec`] / [`schedule`] | plan → [`exec::Outcome`]s: parallel, isolated env, process groups |
+//! | [`report`] | everything the user sees: diagnostics, the run view, lists, graphs |
+//!
+//! [`error`] holds the diagnostics shared by the front stages; [`cli`] wires the stages to the
+//! command line and decides the exit code.
+
+pub mod cli;
+pub mod discover;
+pub mod error;
+pub mod exec;
+pub mod graph;
+pub mod load;
+pub mod model;
+pub mod parse;
+pub mod plan;
+pub mod report;
+pub mod schedule;

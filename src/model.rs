@@ -1,0 +1,460 @@
+//! model: [`Syntax`] → [`Model`]: gates by name, with variables substituted, env merged,
+//! durations parsed, globs compiled and paths proven to stay inside the root.
+//! Guarantees: gate names are valid and unique, every `${var}` is defined, every glob compiles,
+//! no output or cwd escapes the root or enters `.gate/`, groups carry no execution settings.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Diagnostic, Error, Span, Spanned, did_you_mean};
+use crate::load::FileId;
+use crate::parse::{GateSyntax, Syntax, When};
+
+/// gate's state directory under the root; never an input, never an output.
+pub const STATE_DIR: &str = ".gate";
+
+/// The shell of the spec when none is declared.
+pub const DEFAULT_SHELL: [&str; 2] = ["sh", "-c"];
+
+/// The validated graph definition, before dependencies are resolved.
+#[derive(Debug)]
+pub struct Model {
+    /// `default` targets as written; empty means `all`.
+    pub default: Vec<Spanned<String>>,
+    pub gates: BTreeMap<String, Gate>,
+}
+
+/// One gate, ready to plan. A gate without `run` lines is a group.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    pub name: String,
+    /// Where the name was written.
+    pub span: Span,
+    pub description: Option<String>,
+    pub run: Vec<String>,
+    pub deps: Vec<Spanned<String>>,
+    pub requires: Vec<String>,
+    /// A command printing the tool's version, part of the key when declared.
+    pub version: Option<String>,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    /// Global env overlaid with the gate's own; values substituted.
+    pub env: BTreeMap<String, String>,
+    pub pass_env: Vec<String>,
+    pub hash_env: Vec<String>,
+    pub when: Vec<When>,
+    pub tags: Vec<String>,
+    pub timeout: Option<Duration>,
+    /// Relative to the root; empty for the root itself.
+    pub cwd: PathBuf,
+    pub cache: bool,
+    pub optional: bool,
+    pub shell: Vec<String>,
+}
+
+impl Gate {
+    pub fn is_group(&self) -> bool {
+        self.run.is_empty()
+    }
+
+    pub fn file(&self) -> FileId {
+        self.span.file
+    }
+}
+
+/// Builds the model. `overrides` are `--var NAME=VALUE` pairs, already split.
+pub fn model(syntax: Syntax, overrides: &[(String, String)]) -> (Model, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in &syntax.vars {
+        // A later definition wins, so a file can override the defaults of what it includes.
+        vars.insert(name.value.clone(), value.value.clone());
+    }
+    for (name, value) in overrides {
+        if vars.contains_key(name) {
+            vars.insert(name.clone(), value.clone());
+        } else {
+            let hint = did_you_mean(name, vars.keys().map(String::as_str)).or_else(|| {
+                Some("`--var` sets a variable declared in a `vars { ... }` block".into())
+            });
+            diagnostics.push(Diagnostic::bare(Error::UnknownVar {
+                name: name.clone(),
+                hint,
+            }));
+        }
+    }
+    let mut ctx = Ctx {
+        vars: &vars,
+        diagnostics: &mut diagnostics,
+    };
+
+    let mut global_env = BTreeMap::new();
+    for (name, value) in &syntax.env {
+        if let Some(value) = ctx.substitute(value) {
+            global_env.insert(name.value.clone(), value);
+        }
+    }
+    let shell: Vec<String> = match &syntax.shell {
+        Some(shell) => shell.value.clone(),
+        None => DEFAULT_SHELL.iter().map(|s| s.to_string()).collect(),
+    };
+
+    let mut gates: BTreeMap<String, Gate> = BTreeMap::new();
+    for gate in syntax.gates {
+        if let Some(first) = gates.get(&gate.name.value) {
+            let error = Error::DuplicateGate {
+                name: gate.name.value.clone(),
+            };
+            ctx.diagnostics.push(
+                Diagnostic::at(error, gate.name.span, "defined again here")
+                    .note(first.span, "first defined here"),
+            );
+            continue;
+        }
+        if !valid_name(&gate.name.value) {
+            let error = Error::GateName {
+                name: gate.name.value.clone(),
+            };
+            ctx.diagnostics
+                .push(Diagnostic::at(error, gate.name.span, "invalid name"));
+        }
+        let gate = ctx.gate(gate, &global_env, &shell);
+        gates.insert(gate.name.clone(), gate);
+    }
+
+    let default = syntax.default.map(|d| d.value).unwrap_or_default();
+    (Model { default, gates }, diagnostics)
+}
+
+/// Gate names: one or more of `[A-Za-z0-9_.:-]`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c))
+}
+
+struct Ctx<'a> {
+    vars: &'a BTreeMap<String, String>,
+    diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn gate(
+        &mut self,
+        syntax: GateSyntax,
+        global_env: &BTreeMap<String, String>,
+        shell: &[String],
+    ) -> Gate {
+        let is_group = syntax.run.is_empty();
+        if is_group {
+            const EXECUTION: &[&str] = &[
+                "cache", "cwd", "env", "hash-env", "inputs", "outputs", "pass-env", "requires",
+                "shell", "timeout", "version",
+            ];
+            for node in syntax.nodes.iter().filter(|n| EXECUTION.contains(&n.value)) {
+                let error = Error::GroupProperty {
+                    node: node.value.to_owned(),
+                };
+                self.diagnostics
+                    .push(Diagnostic::at(error, node.span, "not allowed on a group"));
+            }
+        }
+
+        let run = syntax
+            .run
+            .iter()
+            .filter_map(|line| self.substitute(line))
+            .collect();
+        let mut env = global_env.clone();
+        for (name, value) in &syntax.env {
+            if let Some(value) = self.substitute(value) {
+                env.insert(name.value.clone(), value);
+            }
+        }
+        let inputs = syntax
+            .inputs
+            .iter()
+            .filter_map(|input| self.input(input))
+            .collect();
+        let outputs = syntax
+            .outputs
+            .iter()
+            .filter_map(|output| self.output(output))
+            .collect();
+        let cwd = syntax.cwd.as_ref().and_then(|cwd| {
+            let text = self.substitute(cwd)?;
+            self.inside_root(&text, cwd.span, "`cwd`")
+        });
+        let timeout =
+            syntax
+                .timeout
+                .as_ref()
+                .and_then(|timeout| match parse_duration(&timeout.value) {
+                    Some(duration) => Some(duration),
+                    None => {
+                        let error = Error::Duration {
+                            text: timeout.value.clone(),
+                        };
+                        self.diagnostics.push(Diagnostic::at(
+                            error,
+                            timeout.span,
+                            "not a duration",
+                        ));
+                        None
+                    }
+                });
+
+        let values =
+            |list: &[Spanned<String>]| list.iter().map(|s| s.value.clone()).collect::<Vec<_>>();
+        Gate {
+            name: syntax.name.value.clone(),
+            span: syntax.name.span,
+            description: syntax.description.map(|d| d.value),
+            run,
+            deps: syntax.deps,
+            requires: values(&syntax.requires),
+            version: syntax.version.map(|v| v.value),
+            inputs,
+            outputs,
+            env,
+            pass_env: values(&syntax.pass_env),
+            hash_env: values(&syntax.hash_env),
+            when: syntax.when.into_iter().map(|w| w.value).collect(),
+            tags: values(&syntax.tags),
+            timeout,
+            cwd: cwd.unwrap_or_default(),
+            cache: syntax.cache.is_none_or(|c| c.value),
+            optional: syntax.optional.is_some_and(|o| o.value),
+            shell: syntax
+                .shell
+                .map(|s| s.value)
+                .unwrap_or_else(|| shell.to_vec()),
+        }
+    }
+
+    /// Replaces `${name}` with the variable's value; `$${` stands for a literal `${`.
+    fn substitute(&mut self, text: &Spanned<String>) -> Option<String> {
+        match substitute(&text.value, self.vars) {
+            Ok(value) => Some(value),
+            Err(name) => {
+                let hint = did_you_mean(&name, self.vars.keys().map(String::as_str)).or_else(|| {
+                    Some(format!("declare it in `vars {{ {name} \"...\" }}`, or write `$${{{name}}}` to pass `${{{name}}}` to the shell"))
+                });
+                let error = Error::UnknownVar { name, hint };
+                self.diagnostics
+                    .push(Diagnostic::at(error, text.span, "used here"));
+                None
+            }
+        }
+    }
+
+    fn input(&mut self, input: &Spanned<String>) -> Option<String> {
+        let text = self.substitute(input)?;
+        let pattern = text.strip_prefix('!').unwrap_or(&text);
+        self.glob(pattern, input.span)?;
+        self.inside_root(pattern, input.span, "inputs")?;
+        Some(text)
+    }
+
+    fn output(&mut self, output: &Spanned<String>) -> Option<String> {
+        let text = self.substitute(output)?;
+        self.glob(&text, output.span)?;
+        let path = self.inside_root(&text, output.span, "outputs")?;
+        if path.starts_with(STATE_DIR) {
+            self.diagnostics.push(Diagnostic::at(
+                Error::InStateDir { path: text },
+                output.span,
+                "in .gate/",
+            ));
+            return None;
+        }
+        Some(text)
+    }
+
+    fn glob(&mut self, pattern: &str, span: Span) -> Option<()> {
+        match globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+        {
+            Ok(_) => Some(()),
+            Err(error) => {
+                let reason = error.kind().to_string();
+                self.diagnostics.push(Diagnostic::at(
+                    Error::Glob {
+                        glob: pattern.to_owned(),
+                        reason,
+                    },
+                    span,
+                    "invalid glob",
+                ));
+                None
+            }
+        }
+    }
+
+    /// The lexically normalised relative path, or a diagnostic when it leaves the root.
+    fn inside_root(&mut self, text: &str, span: Span, what: &str) -> Option<PathBuf> {
+        match normalize(Path::new(text)) {
+            Some(path) => Some(path),
+            None => {
+                let error = Error::OutsideRoot {
+                    path: text.to_owned(),
+                    what: what.to_owned(),
+                };
+                self.diagnostics
+                    .push(Diagnostic::at(error, span, "outside the root"));
+                None
+            }
+        }
+    }
+}
+
+/// Substitutes `${name}`; `$${` is a literal `${`. Returns the first unknown name on failure.
+pub fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        if rest[..start].ends_with('$') {
+            out.push_str(&rest[..start - 1]);
+            out.push_str("${");
+            rest = &rest[start + 2..];
+            continue;
+        }
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                let name = &after[..end];
+                match vars.get(name) {
+                    Some(value) => out.push_str(value),
+                    None => return Err(name.to_owned()),
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Lexical normalisation of a relative path: `.` dropped, `..` resolved; `None` if the path is
+/// absolute or climbs above its start.
+pub fn normalize(path: &Path) -> Option<PathBuf> {
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => parts.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(parts.iter().collect())
+}
+
+/// Parses `90s`, `10m`, `2h`, `500ms` and combinations such as `1m30s`. Zero is not a timeout.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let step = match &rest[..unit] {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.checked_mul(60)?),
+            "h" => Duration::from_secs(number.checked_mul(3600)?),
+            _ => return None,
+        };
+        total = total.checked_add(step)?;
+        rest = &rest[unit..];
+    }
+    (!total.is_zero()).then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        fn case(text: &str, expected: Option<u64>) {
+            assert_eq!(
+                parse_duration(text).map(|d| d.as_millis() as u64),
+                expected,
+                "{text}"
+            );
+        }
+        case("90s", Some(90_000));
+        case("10m", Some(600_000));
+        case("2h", Some(7_200_000));
+        case("1m30s", Some(90_000));
+        case("250ms", Some(250));
+        case("10", None);
+        case("m", None);
+        case("0s", None);
+        case("1.5s", None);
+        case("", None);
+        case("5d", None);
+    }
+
+    #[test]
+    fn substitution() {
+        let vars = BTreeMap::from([("floor".to_owned(), "80".to_owned())]);
+        fn case(vars: &BTreeMap<String, String>, text: &str, expected: Result<&str, &str>) {
+            assert_eq!(
+                substitute(text, vars),
+                expected.map(str::to_owned).map_err(str::to_owned),
+                "{text}"
+            );
+        }
+        case(&vars, "--fail-under=${floor}", Ok("--fail-under=80"));
+        case(&vars, "${floor}${floor}", Ok("8080"));
+        case(&vars, "echo $HOME $$ $${HOME}", Ok("echo $HOME $$ ${HOME}"));
+        case(&vars, "echo ${HOME}", Err("HOME"));
+        case(&vars, "unterminated ${floor", Ok("unterminated ${floor"));
+    }
+
+    #[test]
+    fn normalisation_keeps_paths_inside() {
+        fn case(text: &str, expected: Option<&str>) {
+            assert_eq!(
+                normalize(Path::new(text)),
+                expected.map(PathBuf::from),
+                "{text}"
+            );
+        }
+        case("a/./b", Some("a/b"));
+        case("a/../b", Some("b"));
+        case(".", Some(""));
+        case("../x", None);
+        case("a/../../x", None);
+        case("/etc/passwd", None);
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_name("lint.ruff:check-1_x"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("a b"));
+        assert!(!valid_name("é"));
+    }
+}

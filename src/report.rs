@@ -1,0 +1,638 @@
+//! report: the only place that prints. Diagnostics (miette, with file:line:column and a caret
+//! snippet), the run view (a live spinner per running gate on a terminal, plain lines
+//! otherwise), failed gates' log tails, the closing summary, and `list`, `graph`, `check` and
+//! `--dry-run` output.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use console::{StyledObject, style};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+
+use crate::error::{self, Diagnostic, Error};
+use crate::exec::{Failure, Outcome, Status};
+use crate::graph::Graph;
+use crate::load::Sources;
+use crate::plan::{Decision, Plan, SkipReason};
+use crate::schedule::{Event, Run};
+
+/// Lines of a failed gate's log shown under its status line.
+pub const TAIL_LINES: usize = 40;
+
+/// Prints every diagnostic, sorted, then a one-line count, to stderr.
+pub fn diagnostics(sources: &Sources, mut diagnostics: Vec<Diagnostic>) {
+    error::sort(&mut diagnostics, |id| sources.name(id).to_owned());
+    let color = console::colors_enabled_stderr();
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
+    let mut out = String::new();
+    for diagnostic in &diagnostics {
+        let shown = Shown::new(sources, diagnostic);
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        if handler.render_report(&mut out, &shown).is_err() {
+            let _ = writeln!(out, "error: {}", diagnostic.error);
+        }
+    }
+    let count = diagnostics.len();
+    let files: Vec<&str> = sources
+        .files
+        .iter()
+        .take(1)
+        .map(|f| f.name.as_str())
+        .collect();
+    let place = files
+        .first()
+        .map(|f| format!(" in {f}"))
+        .unwrap_or_default();
+    let noun = if count == 1 { "problem" } else { "problems" };
+    let _ = writeln!(
+        out,
+        "{}: {count} {noun} found{place}",
+        paint(style("error").red().bold(), color)
+    );
+    let _ = std::io::stderr().write_all(out.as_bytes());
+}
+
+fn paint<D: std::fmt::Display>(styled: StyledObject<D>, color: bool) -> String {
+    if color {
+        styled.force_styling(true).to_string()
+    } else {
+        styled.force_styling(false).to_string()
+    }
+}
+
+/// A [`Diagnostic`] joined with its source text, in the shape miette renders.
+#[derive(Debug)]
+struct Shown<'a> {
+    error: &'a Error,
+    source: Option<NamedSource<Arc<String>>>,
+    labels: Vec<LabeledSpan>,
+    related: Vec<Note>,
+}
+
+/// A labelled place in another file than the main one (the first definition of a duplicate).
+#[derive(Debug)]
+struct Note {
+    message: String,
+    source: NamedSource<Arc<String>>,
+    label: LabeledSpan,
+}
+
+impl<'a> Shown<'a> {
+    fn new(sources: &Sources, diagnostic: &'a Diagnostic) -> Shown<'a> {
+        let source_of = |file| {
+            let file = sources.file(file);
+            NamedSource::new(file.name.clone(), Arc::clone(&file.text))
+        };
+        let mut shown = Shown {
+            error: &diagnostic.error,
+            source: None,
+            labels: Vec::new(),
+            related: Vec::new(),
+        };
+        if let Some(at) = &diagnostic.at {
+            shown.source = Some(source_of(at.span.file));
+            shown.labels.push(LabeledSpan::new_primary_with_span(
+                Some(at.label.clone()),
+                (at.span.offset, at.span.len),
+            ));
+            for note in &diagnostic.notes {
+                let label = LabeledSpan::new_with_span(
+                    Some(note.label.clone()),
+                    (note.span.offset, note.span.len),
+                );
+                if note.span.file == at.span.file {
+                    shown.labels.push(label);
+                } else {
+                    shown.related.push(Note {
+                        message: note.label.clone(),
+                        source: source_of(note.span.file),
+                        label,
+                    });
+                }
+            }
+        }
+        shown
+    }
+}
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for Shown<'_> {}
+
+impl miette::Diagnostic for Shown<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        self.error.code()
+    }
+    fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        self.error.help()
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        (!self.labels.is_empty())
+            .then(|| Box::new(self.labels.iter().cloned()) as Box<dyn Iterator<Item = LabeledSpan>>)
+    }
+    fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn miette::Diagnostic> + 'b>> {
+        (!self.related.is_empty()).then(|| {
+            Box::new(self.related.iter().map(|n| n as &dyn miette::Diagnostic))
+                as Box<dyn Iterator<Item = _>>
+        })
+    }
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Note {}
+
+impl miette::Diagnostic for Note {
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(miette::Severity::Advice)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(std::iter::once(self.label.clone())))
+    }
+}
+
+/// How much a run prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Failures only (with their log tails), and the summary when something failed.
+    Quiet,
+    Normal,
+    /// Every output line, prefixed with the gate's name, as it happens.
+    Verbose,
+}
+
+/// The run view: fed [`Event`]s as they happen, then the finished [`Run`].
+pub struct RunReport {
+    verbosity: Verbosity,
+    color: bool,
+    /// Width of the name column.
+    width: usize,
+    root: std::path::PathBuf,
+    live: Option<Live>,
+}
+
+struct Live {
+    progress: MultiProgress,
+    bars: BTreeMap<String, ProgressBar>,
+    style: ProgressStyle,
+}
+
+impl RunReport {
+    /// `live` asks for the terminal view (spinners); the caller decides it from the terminal,
+    /// `CI` and the verbosity.
+    pub fn new(plan: &Plan, root: &Path, verbosity: Verbosity, live: bool) -> RunReport {
+        let width = plan
+            .steps
+            .iter()
+            .map(|s| s.gate.chars().count())
+            .max()
+            .unwrap_or(0);
+        let live = live.then(|| Live {
+            progress: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
+            bars: BTreeMap::new(),
+            style: ProgressStyle::with_template(&format!(
+                "{{spinner:>9.cyan}}  {{prefix:<{width}}}  {{elapsed:.dim}}"
+            ))
+            .expect("a valid template")
+            .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ "),
+        });
+        RunReport {
+            verbosity,
+            color: console::colors_enabled(),
+            width,
+            root: root.to_path_buf(),
+            live,
+        }
+    }
+
+    fn println(&self, text: &str) {
+        match &self.live {
+            Some(live) => {
+                let _ = live.progress.println(text);
+            }
+            None => {
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{text}");
+            }
+        }
+    }
+
+    pub fn event(&mut self, event: Event) {
+        match event {
+            Event::Started(gate) => {
+                if let Some(live) = &mut self.live {
+                    let bar = live.progress.add(
+                        ProgressBar::new_spinner()
+                            .with_style(live.style.clone())
+                            .with_prefix(gate.clone()),
+                    );
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                    live.bars.insert(gate, bar);
+                }
+            }
+            Event::Output(line) => {
+                if self.verbosity == Verbosity::Verbose {
+                    let prefix = format!("{:>w$} |", line.gate, w = self.width + 11);
+                    self.println(&format!(
+                        "{} {}",
+                        paint(style(prefix).dim(), self.color),
+                        line.text
+                    ));
+                }
+            }
+            Event::Finished(outcome) => {
+                if let Some(bar) = self
+                    .live
+                    .as_mut()
+                    .and_then(|live| live.bars.remove(&outcome.gate))
+                {
+                    bar.finish_and_clear();
+                }
+                let show = match self.verbosity {
+                    Verbosity::Quiet => outcome.status.is_failure() && !outcome.optional,
+                    _ => true,
+                };
+                if show {
+                    let text = self.outcome(&outcome);
+                    self.println(&text);
+                }
+            }
+        }
+    }
+
+    /// One status line, plus the log tail of a failure when output was not streamed.
+    fn outcome(&self, outcome: &Outcome) -> String {
+        let word = outcome.status.word();
+        // Pad by the visible width: colour codes would throw `{:>9}` off.
+        let pad = " ".repeat(9usize.saturating_sub(word.len()));
+        let mut text = format!(
+            "{pad}{}  {:<w$}",
+            paint(styled_word(&outcome.status), self.color),
+            outcome.gate,
+            w = self.width
+        );
+        let ran = outcome.log.is_some();
+        if ran {
+            let _ = write!(text, "  {}", seconds(outcome.duration));
+        }
+        let detail = match &outcome.status {
+            Status::Passed | Status::Cancelled => String::new(),
+            Status::Failed(Failure::Exit { line, code }) if *line > 0 => {
+                format!("exit code {code} (run line {})", line + 1)
+            }
+            Status::Failed(Failure::Exit { code, .. }) => format!("exit code {code}"),
+            Status::Failed(Failure::Signal { signal, .. }) => format!("killed by signal {signal}"),
+            Status::Failed(Failure::Spawn(message)) => message.clone(),
+            Status::Failed(Failure::Members(members)) => format!("failed: {}", members.join(", ")),
+            Status::Skipped(reason) => reason.to_string(),
+            Status::Blocked(dep) => format!("dependency {dep} failed"),
+            Status::TimedOut(after) => format!("timed out after {}", human(*after)),
+        };
+        if !detail.is_empty() {
+            let _ = write!(text, "  {detail}");
+        }
+        if outcome.optional && outcome.status.is_failure() {
+            text.push_str(" (optional)");
+        }
+        let text = text.trim_end().to_owned();
+        let tail = matches!(outcome.status, Status::Failed(_) | Status::TimedOut(_))
+            && self.verbosity != Verbosity::Verbose;
+        match (&outcome.log, tail) {
+            (Some(log), true) => {
+                let mut text = text;
+                let indent = " ".repeat(11);
+                for line in tail_lines(log, TAIL_LINES) {
+                    let _ = write!(
+                        text,
+                        "\n{indent}{} {line}",
+                        paint(style("│").dim(), self.color)
+                    );
+                }
+                let _ = write!(
+                    text,
+                    "\n{indent}{} {}",
+                    paint(style("log:").dim(), self.color),
+                    self.relative(log)
+                );
+                text
+            }
+            (Some(log), false) if outcome.status.is_failure() => format!(
+                "{text}\n{}{} {}",
+                " ".repeat(11),
+                paint(style("log:").dim(), self.color),
+                self.relative(log)
+            ),
+            _ => text,
+        }
+    }
+
+    fn relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    /// The closing summary: counts by status, wall time, slowest gates, and why the run failed
+    /// when only `--strict` or an interruption made it fail.
+    pub fn finish(&mut self, run: &Run, strict: bool, interrupted: bool) {
+        if let Some(live) = self.live.take() {
+            for bar in live.bars.values() {
+                bar.finish_and_clear();
+            }
+            let _ = live.progress.clear();
+        }
+        let failed = run.failed(strict);
+        if self.verbosity == Verbosity::Quiet && !failed && !interrupted {
+            return;
+        }
+        let mut counts: BTreeMap<usize, (&str, usize)> = BTreeMap::new();
+        for outcome in &run.outcomes {
+            let rank = [
+                "passed",
+                "failed",
+                "timed-out",
+                "blocked",
+                "cancelled",
+                "skipped",
+            ]
+            .iter()
+            .position(|w| *w == outcome.status.word())
+            .unwrap_or(9);
+            counts.entry(rank).or_insert((outcome.status.word(), 0)).1 += 1;
+        }
+        let counts: Vec<String> = counts
+            .values()
+            .map(|(word, n)| format!("{n} {word}"))
+            .collect();
+        let counts = if counts.is_empty() {
+            "nothing to run".to_owned()
+        } else {
+            counts.join(", ")
+        };
+        let mut out = format!(
+            "\n{} {counts} in {}",
+            paint(style("gate:").bold(), self.color),
+            seconds(run.wall)
+        );
+        let mut ran: Vec<&Outcome> = run.outcomes.iter().filter(|o| o.log.is_some()).collect();
+        ran.sort_by(|a, b| {
+            b.duration
+                .cmp(&a.duration)
+                .then_with(|| a.gate.cmp(&b.gate))
+        });
+        if ran.len() > 1 {
+            let slowest: Vec<String> = ran
+                .iter()
+                .take(3)
+                .map(|o| format!("{} {}", o.gate, seconds(o.duration)))
+                .collect();
+            let _ = write!(out, "\nslowest: {}", slowest.join(", "));
+        }
+        if strict {
+            let missing: Vec<String> = run
+                .outcomes
+                .iter()
+                .filter_map(|o| match &o.status {
+                    Status::Skipped(SkipReason::MissingTool(tools)) if !o.optional => {
+                        Some(format!("{} ({})", o.gate, tools.join(", ")))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !missing.is_empty() {
+                let _ = write!(
+                    out,
+                    "\nstrict: a missing tool is a failure: {}",
+                    missing.join(", ")
+                );
+            }
+        }
+        if interrupted {
+            let _ = write!(
+                out,
+                "\ninterrupted: running gates were stopped and marked cancelled"
+            );
+        }
+        self.println(&out);
+    }
+}
+
+fn styled_word(status: &Status) -> StyledObject<&'static str> {
+    let word = status.word();
+    match status {
+        Status::Passed => style(word).green(),
+        Status::Failed(_) | Status::TimedOut(_) => style(word).red().bold(),
+        Status::Blocked(_) | Status::Cancelled => style(word).yellow(),
+        Status::Skipped(_) => style(word).dim(),
+    }
+}
+
+/// The last `count` lines of a log, lossily decoded.
+fn tail_lines(path: &Path, count: usize) -> Vec<String> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Vec::new();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
+/// Durations in the run view: seconds with two decimals, so a reader (and a test's redaction)
+/// sees one format.
+pub fn seconds(duration: Duration) -> String {
+    format!("{:.2}s", duration.as_secs_f64())
+}
+
+/// A timeout as the user wrote it would read: `90s`, `10m`, `1h30m`, `500ms`.
+fn human(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if !millis.is_multiple_of(1000) {
+        return format!("{millis}ms");
+    }
+    let secs = duration.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    for (value, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if value > 0 {
+            let _ = write!(out, "{value}{unit}");
+        }
+    }
+    out
+}
+
+/// `gate run --dry-run`: the plan in topological order, with commands and reasons.
+pub fn dry_run(plan: &Plan, jobs: usize) {
+    let color = console::colors_enabled();
+    let width = plan
+        .steps
+        .iter()
+        .map(|s| s.gate.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = format!(
+        "plan for {}: {} gates, at most {jobs} at a time\n",
+        plan.targets.join(" "),
+        plan.steps.len()
+    );
+    for step in &plan.steps {
+        match &step.decision {
+            Decision::Run(job) => {
+                let _ = writeln!(
+                    out,
+                    "{:>9}  {}",
+                    paint(style("run").green(), color),
+                    step.gate
+                );
+                for line in &job.run {
+                    let _ = writeln!(
+                        out,
+                        "{:>9}  {}",
+                        "",
+                        paint(style(format!("$ {line}")).dim(), color)
+                    );
+                }
+            }
+            Decision::Group => {
+                let _ = writeln!(
+                    out,
+                    "{:>9}  {:<width$}  {}",
+                    paint(style("group").cyan(), color),
+                    step.gate,
+                    step.deps.join(", ")
+                );
+            }
+            Decision::Skip(reason) => {
+                let _ = writeln!(
+                    out,
+                    "{:>9}  {:<width$}  {reason}",
+                    paint(style("skip").dim(), color),
+                    step.gate
+                );
+            }
+        }
+    }
+    print(&out);
+}
+
+/// `gate list`.
+pub fn list(graph: &Graph, sources: &Sources, json: bool) {
+    if json {
+        let gates: Vec<serde_json::Value> = graph
+            .order
+            .iter()
+            .map(|name| {
+                let gate = graph.gate(name);
+                let file = sources.file(gate.file());
+                let line = file.text[..gate.span.offset].matches('\n').count() + 1;
+                serde_json::json!({
+                    "name": gate.name,
+                    "description": gate.description,
+                    "group": gate.is_group(),
+                    "deps": graph.deps[name],
+                    "tags": gate.tags,
+                    "requires": gate.requires,
+                    "inputs": gate.inputs,
+                    "outputs": gate.outputs,
+                    "optional": gate.optional,
+                    "file": file.name,
+                    "line": line,
+                })
+            })
+            .collect();
+        let mut text = serde_json::to_string_pretty(&gates).expect("JSON values serialise");
+        text.push('\n');
+        print(&text);
+        return;
+    }
+    let color = console::colors_enabled();
+    let rows: Vec<[String; 4]> = graph
+        .order
+        .iter()
+        .map(|name| {
+            let gate = graph.gate(name);
+            let description = match (&gate.description, gate.is_group()) {
+                (Some(d), _) => d.clone(),
+                (None, true) => "(group)".to_owned(),
+                (None, false) => String::new(),
+            };
+            let deps = graph.deps[name].join(", ");
+            let tags = gate.tags.join(", ");
+            [name.clone(), description, deps, tags]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..4)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    let headers = ["GATE", "DESCRIPTION", "DEPS", "TAGS"];
+    let header: Vec<String> = headers
+        .iter()
+        .enumerate()
+        .map(|(c, h)| format!("{h:<w$}", w = widths[c].max(h.len())))
+        .collect();
+    let _ = writeln!(
+        out,
+        "{}",
+        paint(style(header.join("  ").trim_end().to_owned()).bold(), color)
+    );
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| format!("{cell:<w$}", w = widths[c].max(headers[c].len())))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    print(&out);
+}
+
+/// `gate check` when all is well.
+pub fn check(graph: &Graph, sources: &Sources) {
+    let gates = graph.model.gates.len();
+    let groups = graph.model.gates.values().filter(|g| g.is_group()).count();
+    let files = sources.files.len();
+    let file_noun = if files == 1 { "file" } else { "files" };
+    print(&format!(
+        "{}: {gates} gates ({groups} groups) in {files} {file_noun}, no problems\n",
+        sources.files[0].name
+    ));
+}
+
+/// Plain text to stdout (graph renderings, completions).
+pub fn print(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
