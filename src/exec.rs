@@ -107,6 +107,12 @@ pub async fn run(
             )));
         }
     };
+    if !job.cwd.is_dir() {
+        return Status::Failed(Failure::Spawn(format!(
+            "working directory {} does not exist",
+            job.cwd.display()
+        )));
+    }
     let deadline = job.timeout.map(|timeout| Instant::now() + timeout);
     for (index, line) in job.run.iter().enumerate() {
         let header = format!("$ {line}");

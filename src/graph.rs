@@ -93,7 +93,9 @@ pub fn graph(model: Model) -> (Graph, Vec<Diagnostic>) {
         }
     }
 
-    for component in petgraph::algo::tarjan_scc(&dag) {
+    // kosaraju_scc walks iteratively; tarjan_scc recurses once per node and overflows the
+    // stack on a long dependency chain.
+    for component in petgraph::algo::kosaraju_scc(&dag) {
         let looped = component.len() > 1 || dag.contains_edge(component[0], component[0]);
         if looped {
             diagnostics.push(cycle(

@@ -312,8 +312,16 @@ impl Ctx<'_> {
     }
 }
 
-/// Substitutes `${name}`; `$${` is a literal `${`. Returns the first unknown name on failure.
+/// Substitutes `${name}` where `name` looks like a variable name (letters, digits, `_`, `-`,
+/// `.`); `$${` is a literal `${`. Other `${...}` forms (`${VAR:-default}`, `${#array[@]}`) are
+/// shell syntax and pass through untouched. Returns the first unknown name on failure.
 pub fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let is_name = |name: &str| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    };
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -325,18 +333,17 @@ pub fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String,
         }
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        match after.find('}') {
-            Some(end) => {
-                let name = &after[..end];
+        match after.find('}').map(|end| (&after[..end], end)) {
+            Some((name, end)) if is_name(name) => {
                 match vars.get(name) {
                     Some(value) => out.push_str(value),
                     None => return Err(name.to_owned()),
                 }
                 rest = &after[end + 1..];
             }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
+            _ => {
+                out.push_str("${");
+                rest = after;
             }
         }
     }
@@ -431,6 +438,12 @@ mod tests {
         case(&vars, "echo $HOME $$ $${HOME}", Ok("echo $HOME $$ ${HOME}"));
         case(&vars, "echo ${HOME}", Err("HOME"));
         case(&vars, "unterminated ${floor", Ok("unterminated ${floor"));
+        case(
+            &vars,
+            "${X:-default} ${#a[@]} ${v%.*}",
+            Ok("${X:-default} ${#a[@]} ${v%.*}"),
+        );
+        case(&vars, "${floor}-${x.y}", Err("x.y"));
     }
 
     #[test]

@@ -1,1 +1,7 @@
+//! Integration tests: the real `gate` binary in real temporary git repositories, all through
+//! the [`test::Test`] builder.
 
+mod errors;
+mod language;
+mod run;
+mod test;
