@@ -21,6 +21,16 @@ use crate::load::Sources;
 use crate::plan::{Decision, Plan, SkipReason};
 use crate::schedule::{Event, Run};
 
+/// The order statuses are counted in, in the summary.
+const ORDER: [&str; 6] = [
+    "passed",
+    "failed",
+    "timed-out",
+    "blocked",
+    "cancelled",
+    "skipped",
+];
+
 /// Lines of a failed gate's log shown under its status line.
 pub const TAIL_LINES: usize = 40;
 
@@ -374,24 +384,28 @@ impl RunReport {
         if self.verbosity == Verbosity::Quiet && !failed && !interrupted {
             return;
         }
-        let mut counts: BTreeMap<usize, (&str, usize)> = BTreeMap::new();
+        // Counted in a fixed order; an optional gate's failure is counted apart, since it does
+        // not fail the run.
+        let mut counts: BTreeMap<(usize, bool), usize> = BTreeMap::new();
         for outcome in &run.outcomes {
-            let rank = [
-                "passed",
-                "failed",
-                "timed-out",
-                "blocked",
-                "cancelled",
-                "skipped",
-            ]
-            .iter()
-            .position(|w| *w == outcome.status.word())
-            .unwrap_or(9);
-            counts.entry(rank).or_insert((outcome.status.word(), 0)).1 += 1;
+            let rank = ORDER
+                .iter()
+                .position(|w| *w == outcome.status.word())
+                .unwrap_or(ORDER.len());
+            *counts
+                .entry((rank, outcome.optional && outcome.status.is_failure()))
+                .or_default() += 1;
         }
         let counts: Vec<String> = counts
-            .values()
-            .map(|(word, n)| format!("{n} {word}"))
+            .iter()
+            .map(|((rank, optional), n)| {
+                let word = ORDER.get(*rank).copied().unwrap_or("other");
+                if *optional {
+                    format!("{n} {word} (optional)")
+                } else {
+                    format!("{n} {word}")
+                }
+            })
             .collect();
         let counts = if counts.is_empty() {
             "nothing to run".to_owned()

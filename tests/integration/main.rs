@@ -3,5 +3,6 @@
 
 mod errors;
 mod language;
+mod repository;
 mod run;
 mod test;

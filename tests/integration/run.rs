@@ -233,7 +233,8 @@ fn optional_failures_do_not_fail_the_run_or_their_group() {
     test.run(&["run"])
         .status(0)
         .stdout_has("   failed  flaky  [T]  exit code 3 (optional)")
-        .stdout_has("   passed  all");
+        .stdout_has("   passed  all")
+        .stdout_has("gate: 2 passed, 1 failed (optional) in [T]");
 }
 
 #[test]
