@@ -259,7 +259,7 @@ fn run(args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
+            report::fatal(&format!("cannot start the async runtime: {error}"));
             return ExitCode::from(2);
         }
     };

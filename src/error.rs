@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use miette::SourceSpan;
 
-use crate::load::FileId;
+/// The index of a loaded file in `load::Sources`. Defined here, with [`Span`], so spans can
+/// be carried by every stage without importing `load`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(pub usize);
 
 /// A byte range in one loaded source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -157,6 +160,13 @@ pub enum Error {
         hint: Option<String>,
     },
 
+    #[error("variable cycle: {cycle}")]
+    #[diagnostic(
+        code(gate::model::var_cycle),
+        help("a variable cannot refer to itself, directly or through others")
+    )]
+    VarCycle { cycle: String },
+
     #[error("`--var {text}` is not of the form NAME=VALUE")]
     #[diagnostic(code(gate::cli::var), help("for example `--var coverage-floor=90`"))]
     VarSyntax { text: String },
@@ -175,13 +185,22 @@ pub enum Error {
     #[error("`{path}` is outside the root")]
     #[diagnostic(
         code(gate::model::outside_root),
-        help("{what} must be relative paths inside the directory that holds gates.kdl")
+        help(
+            "{what} must stay inside the directory that holds gates.kdl: relative paths, no `..` above it"
+        )
     )]
     OutsideRoot { path: String, what: String },
 
     #[error("`{path}` is inside .gate/, gate's own state directory")]
     #[diagnostic(code(gate::model::state_dir), help("choose a path outside .gate/"))]
     InStateDir { path: String },
+
+    #[error("`{path}` is the whole root")]
+    #[diagnostic(
+        code(gate::model::whole_root),
+        help("name the files or directories the gate writes; the root also holds .gate/")
+    )]
+    WholeRoot { path: String },
 
     #[error("`when` needs `env=\"NAME\"` (optionally with `equals=\"VALUE\"`) or `file=\"PATH\"`")]
     #[diagnostic(code(gate::parse::when))]

@@ -31,8 +31,11 @@ pub enum Status {
     Passed,
     Failed(Failure),
     Skipped(SkipReason),
-    /// A dependency failed, timed out or was blocked.
-    Blocked(String),
+    /// A dependency failed, timed out or was blocked; `because` is its status word.
+    Blocked {
+        dep: String,
+        because: &'static str,
+    },
     TimedOut(Duration),
     Cancelled,
 }
@@ -56,7 +59,7 @@ impl Status {
             Status::Passed => "passed",
             Status::Failed(_) => "failed",
             Status::Skipped(_) => "skipped",
-            Status::Blocked(_) => "blocked",
+            Status::Blocked { .. } => "blocked",
             Status::TimedOut(_) => "timed-out",
             Status::Cancelled => "cancelled",
         }
@@ -66,7 +69,7 @@ impl Status {
     pub fn is_failure(&self) -> bool {
         matches!(
             self,
-            Status::Failed(_) | Status::Blocked(_) | Status::TimedOut(_)
+            Status::Failed(_) | Status::Blocked { .. } | Status::TimedOut(_)
         )
     }
 }

@@ -9,11 +9,7 @@ use std::sync::Arc;
 use kdl::{KdlDocument, KdlNode};
 
 use crate::discover::Root;
-use crate::error::{Diagnostic, Error, Span};
-
-/// The index of a loaded file in [`Sources`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FileId(pub usize);
+use crate::error::{Diagnostic, Error, FileId, Span};
 
 /// Deeper nesting than this is rejected before the KDL parser (which recurses) sees it.
 /// gates.kdl itself needs two levels.

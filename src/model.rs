@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::{Diagnostic, Error, Span, Spanned, did_you_mean};
-use crate::load::FileId;
+use crate::error::{Diagnostic, Error, FileId, Span, Spanned, did_you_mean};
 use crate::parse::{GateSyntax, Syntax, When};
 
 /// gate's state directory under the root; never an input, never an output.
@@ -67,16 +66,16 @@ impl Gate {
 pub fn model(syntax: Syntax, overrides: &[(String, String)]) -> (Model, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
 
-    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    let mut raw: BTreeMap<String, (String, Option<Span>)> = BTreeMap::new();
     for (name, value) in &syntax.vars {
         // A later definition wins, so a file can override the defaults of what it includes.
-        vars.insert(name.value.clone(), value.value.clone());
+        raw.insert(name.value.clone(), (value.value.clone(), Some(value.span)));
     }
     for (name, value) in overrides {
-        if vars.contains_key(name) {
-            vars.insert(name.clone(), value.clone());
+        if raw.contains_key(name) {
+            raw.insert(name.clone(), (value.clone(), None));
         } else {
-            let hint = did_you_mean(name, vars.keys().map(String::as_str)).or_else(|| {
+            let hint = did_you_mean(name, raw.keys().map(String::as_str)).or_else(|| {
                 Some("`--var` sets a variable declared in a `vars { ... }` block".into())
             });
             diagnostics.push(Diagnostic::bare(Error::UnknownVar {
@@ -85,6 +84,7 @@ pub fn model(syntax: Syntax, overrides: &[(String, String)]) -> (Model, Vec<Diag
             }));
         }
     }
+    let vars = resolve_vars(&raw, &mut diagnostics);
     let mut ctx = Ctx {
         vars: &vars,
         diagnostics: &mut diagnostics,
@@ -255,7 +255,17 @@ impl Ctx<'_> {
         let text = self.substitute(input)?;
         let pattern = text.strip_prefix('!').unwrap_or(&text);
         self.glob(pattern, input.span)?;
-        self.inside_root(pattern, input.span, "inputs")?;
+        let path = self.inside_root(pattern, input.span, "inputs")?;
+        if path.starts_with(STATE_DIR) {
+            self.diagnostics.push(Diagnostic::at(
+                Error::InStateDir {
+                    path: pattern.to_owned(),
+                },
+                input.span,
+                "in .gate/",
+            ));
+            return None;
+        }
         Some(text)
     }
 
@@ -263,6 +273,14 @@ impl Ctx<'_> {
         let text = self.substitute(output)?;
         self.glob(&text, output.span)?;
         let path = self.inside_root(&text, output.span, "outputs")?;
+        if path.as_os_str().is_empty() {
+            self.diagnostics.push(Diagnostic::at(
+                Error::WholeRoot { path: text },
+                output.span,
+                "the whole root",
+            ));
+            return None;
+        }
         if path.starts_with(STATE_DIR) {
             self.diagnostics.push(Diagnostic::at(
                 Error::InStateDir { path: text },
@@ -312,10 +330,85 @@ impl Ctx<'_> {
     }
 }
 
+/// Resolves variables whose values refer to other variables (`out "${dir}/out"`), whatever
+/// the order of definition; a cycle or an unknown reference is a diagnostic at the definition.
+fn resolve_vars(
+    raw: &BTreeMap<String, (String, Option<Span>)>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, String> {
+    struct Resolver<'a> {
+        raw: &'a BTreeMap<String, (String, Option<Span>)>,
+        done: BTreeMap<String, String>,
+        active: Vec<String>,
+        diagnostics: &'a mut Vec<Diagnostic>,
+    }
+    impl Resolver<'_> {
+        fn report(&mut self, error: Error, span: Option<Span>) {
+            self.diagnostics.push(match span {
+                Some(span) => Diagnostic::at(error, span, "in this value"),
+                None => Diagnostic::bare(error),
+            });
+        }
+
+        fn resolve(&mut self, name: &str) -> Option<String> {
+            if let Some(value) = self.done.get(name) {
+                return Some(value.clone());
+            }
+            let raw = self.raw;
+            let (text, span) = raw.get(name)?;
+            if let Some(position) = self.active.iter().position(|a| a == name) {
+                let mut cycle = self.active[position..].to_vec();
+                cycle.push(name.to_owned());
+                self.report(
+                    Error::VarCycle {
+                        cycle: cycle.join(" -> "),
+                    },
+                    *span,
+                );
+                return Some(String::new());
+            }
+            self.active.push(name.to_owned());
+            let result = substitute_with(text, &mut |reference| self.resolve(reference));
+            self.active.pop();
+            let value = result.unwrap_or_else(|unknown| {
+                let hint = did_you_mean(&unknown, raw.keys().map(String::as_str));
+                self.report(
+                    Error::UnknownVar {
+                        name: unknown,
+                        hint,
+                    },
+                    *span,
+                );
+                String::new()
+            });
+            self.done.insert(name.to_owned(), value.clone());
+            Some(value)
+        }
+    }
+    let mut resolver = Resolver {
+        raw,
+        done: BTreeMap::new(),
+        active: Vec::new(),
+        diagnostics,
+    };
+    for name in raw.keys() {
+        resolver.resolve(name);
+    }
+    resolver.done
+}
+
+/// [`substitute_with`] over a map of variables.
+pub fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    substitute_with(text, &mut |name| vars.get(name).cloned())
+}
+
 /// Substitutes `${name}` where `name` looks like a variable name (letters, digits, `_`, `-`,
 /// `.`); `$${` is a literal `${`. Other `${...}` forms (`${VAR:-default}`, `${#array[@]}`) are
 /// shell syntax and pass through untouched. Returns the first unknown name on failure.
-pub fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+pub fn substitute_with(
+    text: &str,
+    lookup: &mut dyn FnMut(&str) -> Option<String>,
+) -> Result<String, String> {
     let is_name = |name: &str| {
         !name.is_empty()
             && name
@@ -335,8 +428,8 @@ pub fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String,
         let after = &rest[start + 2..];
         match after.find('}').map(|end| (&after[..end], end)) {
             Some((name, end)) if is_name(name) => {
-                match vars.get(name) {
-                    Some(value) => out.push_str(value),
+                match lookup(name) {
+                    Some(value) => out.push_str(&value),
                     None => return Err(name.to_owned()),
                 }
                 rest = &after[end + 1..];

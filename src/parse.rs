@@ -6,8 +6,8 @@
 
 use kdl::{KdlEntry, KdlNode, KdlValue};
 
-use crate::error::{Diagnostic, Error, Span, Spanned, did_you_mean};
-use crate::load::{FileId, Item};
+use crate::error::{Diagnostic, Error, FileId, Span, Spanned, did_you_mean};
+use crate::load::Item;
 
 /// Nodes allowed at the top level (`include` is consumed by `load`).
 pub const TOP_LEVEL: &[&str] = &["default", "env", "gate", "include", "shell", "vars"];

@@ -56,24 +56,33 @@ pub fn diagnostics(sources: &Sources, mut diagnostics: Vec<Diagnostic>) {
             let _ = writeln!(out, "error: {}", diagnostic.error);
         }
     }
-    let count = diagnostics.len();
-    let files: Vec<&str> = sources
-        .files
-        .iter()
-        .take(1)
-        .map(|f| f.name.as_str())
-        .collect();
-    let place = files
-        .first()
-        .map(|f| format!(" in {f}"))
-        .unwrap_or_default();
-    let noun = if count == 1 { "problem" } else { "problems" };
+    let place = match sources.files.as_slice() {
+        [] => String::new(),
+        [only] => format!(" in {}", only.name),
+        [root, ..] => format!(" in {} and the files it includes", root.name),
+    };
     let _ = writeln!(
         out,
-        "{}: {count} {noun} found{place}",
-        paint(style("error").red().bold(), color)
+        "{}: {} found{place}",
+        paint(style("error").red().bold(), color),
+        plural(diagnostics.len(), "problem")
     );
     let _ = std::io::stderr().write_all(out.as_bytes());
+}
+
+/// A failure outside the graph (the runtime cannot start), to stderr.
+pub fn fatal(message: &str) {
+    let color = console::colors_enabled_stderr();
+    eprintln!("{}: {message}", paint(style("error").red().bold(), color));
+}
+
+/// `1 gate`, `2 gates`.
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("{count} {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 fn paint<D: std::fmt::Display>(styled: StyledObject<D>, color: bool) -> String {
@@ -323,7 +332,7 @@ impl RunReport {
             Status::Failed(Failure::Spawn(message)) => message.clone(),
             Status::Failed(Failure::Members(members)) => format!("failed: {}", members.join(", ")),
             Status::Skipped(reason) => reason.to_string(),
-            Status::Blocked(dep) => format!("dependency {dep} failed"),
+            Status::Blocked { dep, because } => format!("dependency {dep} {because}"),
             Status::TimedOut(after) => format!("timed out after {}", human(*after)),
         };
         if !detail.is_empty() {
@@ -465,7 +474,7 @@ fn styled_word(status: &Status) -> StyledObject<&'static str> {
     match status {
         Status::Passed => style(word).green(),
         Status::Failed(_) | Status::TimedOut(_) => style(word).red().bold(),
-        Status::Blocked(_) | Status::Cancelled => style(word).yellow(),
+        Status::Blocked { .. } | Status::Cancelled => style(word).yellow(),
         Status::Skipped(_) => style(word).dim(),
     }
 }
@@ -516,9 +525,9 @@ pub fn dry_run(plan: &Plan, jobs: usize) {
         .max()
         .unwrap_or(0);
     let mut out = format!(
-        "plan for {}: {} gates, at most {jobs} at a time\n",
+        "plan for {}: {}, at most {jobs} at a time\n",
         plan.targets.join(" "),
-        plan.steps.len()
+        plural(plan.steps.len(), "gate")
     );
     for step in &plan.steps {
         match &step.decision {
@@ -634,12 +643,14 @@ pub fn list(graph: &Graph, sources: &Sources, json: bool) {
 
 /// `gate check` when all is well.
 pub fn check(graph: &Graph, sources: &Sources) {
-    let gates = graph.model.gates.len();
-    let groups = graph.model.gates.values().filter(|g| g.is_group()).count();
-    let files = sources.files.len();
-    let file_noun = if files == 1 { "file" } else { "files" };
+    let gates = plural(graph.model.gates.len(), "gate");
+    let groups = plural(
+        graph.model.gates.values().filter(|g| g.is_group()).count(),
+        "group",
+    );
+    let files = plural(sources.files.len(), "file");
     print(&format!(
-        "{}: {gates} gates ({groups} groups) in {files} {file_noun}, no problems\n",
+        "{}: {gates} ({groups}) in {files}, no problems\n",
         sources.files[0].name
     ));
 }

@@ -202,7 +202,7 @@ fn settle(
         Decision::Group => {
             let failed: Vec<String> = deps
                 .iter()
-                .filter(|o| o.status.is_failure() && !o.optional)
+                .filter(|o| blocks(o))
                 .map(|o| o.gate.clone())
                 .collect();
             Some(if failed.is_empty() {
@@ -212,13 +212,26 @@ fn settle(
             })
         }
         Decision::Run(_) => {
-            if let Some(dep) = deps.iter().find(|o| o.status.is_failure()) {
-                Some(Status::Blocked(dep.gate.clone()))
+            if let Some(dep) = deps.iter().find(|o| blocks(o)) {
+                Some(Status::Blocked {
+                    dep: dep.gate.clone(),
+                    because: dep.status.word(),
+                })
             } else if cancel.is_cancelled() {
                 Some(Status::Cancelled)
             } else {
                 None
             }
         }
+    }
+}
+
+/// Whether a dependency's outcome stops its dependents. An optional gate's own failure does not
+/// (it "does not fail the run", so what comes after it still runs); a blocked gate always
+/// does, since it stands for a failure further up.
+fn blocks(dep: &Outcome) -> bool {
+    match dep.status {
+        Status::Blocked { .. } => true,
+        _ => dep.status.is_failure() && !dep.optional,
     }
 }

@@ -109,7 +109,7 @@ Advice:
    ·      ───┬──
    ·         ╰── first defined here
    ╰────
-error: 1 problem found in gates.kdl
+error: 1 problem found in gates.kdl and the files it includes
 ",
     );
 }
@@ -153,8 +153,8 @@ fn paths_must_stay_inside_the_root() {
     let test = Test::new().gates(
         r#"gate "g" {
     run "true"
-    outputs "../elsewhere" ".gate/x"
-    inputs "/etc/passwd" "src/[z-a].py"
+    outputs "../elsewhere" ".gate/x" "."
+    inputs "/etc/passwd" "src/[z-a].py" ".gate/**"
     cwd "../.."
 }
 "#,
@@ -171,8 +171,10 @@ fn paths_must_stay_inside_the_root() {
         [
             "  × `../elsewhere` is outside the root",
             "  × `.gate/x` is inside .gate/, gate's own state directory",
+            "  × `.` is the whole root",
             "  × `/etc/passwd` is outside the root",
             "  × invalid glob `src/[z-a].py`: invalid range; 'z' > 'a'",
+            "  × `.gate/**` is inside .gate/, gate's own state directory",
             "  × `../..` is outside the root",
         ]
     );

@@ -195,7 +195,7 @@ fn check_validates_and_runs_nothing() {
     let test = Test::new().gates(r#"gate "a" { run "touch ran" }; gate "g" { deps "a" }"#);
     test.run(&["check"])
         .status(0)
-        .stdout("gates.kdl: 2 gates (1 groups) in 1 file, no problems\n");
+        .stdout("gates.kdl: 2 gates (1 group) in 1 file, no problems\n");
     assert!(!test.path("ran").exists());
 }
 
@@ -232,4 +232,29 @@ fn help_reads_well() {
         .stdout_has("--strict");
     test.run(&["run", "--jobs", "0"]).status(2);
     test.run(&["frobnicate"]).status(2);
+}
+
+#[test]
+fn vars_may_refer_to_other_vars_in_any_order() {
+    let test = Test::new().gates(
+        r#"
+        vars { out "${dir}/out"; dir "build"; literal "$${dir}" }
+        gate "g" { run "echo ${out} '${literal}' > v.txt" }
+        "#,
+    );
+    test.run(&["run"]).status(0);
+    assert_eq!(test.read("v.txt"), "build/out ${dir}\n");
+    test.run(&["run", "--var", "dir=dist"]).status(0);
+    assert_eq!(test.read("v.txt"), "dist/out ${dir}\n");
+}
+
+#[test]
+fn a_variable_cycle_or_unknown_reference_is_an_error() {
+    let test = Test::new().gates("vars { a \"${b}\"; b \"x${a}\"; c \"${dri}\"; dir \"d\" }\n");
+    let output = test.run(&["check"]);
+    output
+        .status(2)
+        .stderr_has("× variable cycle: a -> b -> a")
+        .stderr_has("× unknown variable `dri`")
+        .stderr_has("did you mean `dir`?");
 }

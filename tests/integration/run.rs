@@ -211,7 +211,7 @@ fn a_failure_blocks_dependents_but_not_independent_gates() {
            │ $ exit 1
            log: .gate/logs/lint.log
   blocked  test     dependency lint failed
-  blocked  package  dependency test failed
+  blocked  package  dependency test blocked
    failed  ci       failed: package
 
 gate: 1 passed, 2 failed, 2 blocked in [T]
@@ -235,6 +235,29 @@ fn optional_failures_do_not_fail_the_run_or_their_group() {
         .stdout_has("   failed  flaky  [T]  exit code 3 (optional)")
         .stdout_has("   passed  all")
         .stdout_has("gate: 2 passed, 1 failed (optional) in [T]");
+}
+
+#[test]
+fn an_optional_failure_does_not_block_but_a_blocked_gate_does() {
+    let test = Test::new().gates(
+        r#"
+        gate "flaky" { optional #true; run "exit 1" }
+        gate "after-flaky" { deps "flaky"; run "touch after-flaky.ran" }
+        gate "broken" { run "exit 1" }
+        gate "optional-blocked" { optional #true; deps "broken"; run "true" }
+        gate "downstream" { deps "optional-blocked"; run "touch downstream.ran" }
+        gate "slow" { timeout "100ms"; run "sleep 5" }
+        gate "after-slow" { deps "slow"; run "true" }
+        "#,
+    );
+    let output = test.run(&["run"]);
+    output.status(1);
+    output.stdout_has("passed  after-flaky");
+    output.stdout_has("blocked  optional-blocked  dependency broken failed (optional)");
+    output.stdout_has("blocked  downstream        dependency optional-blocked blocked");
+    output.stdout_has("blocked  after-slow        dependency slow timed-out");
+    assert!(test.path("after-flaky.ran").exists());
+    assert!(!test.path("downstream.ran").exists());
 }
 
 #[test]
