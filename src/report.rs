@@ -318,8 +318,7 @@ impl RunReport {
             outcome.gate,
             w = self.width
         );
-        let ran = outcome.log.is_some();
-        if ran {
+        if outcome.log.is_some() {
             let _ = write!(text, "  {}", seconds(outcome.duration));
         }
         let detail = match &outcome.status {
@@ -341,36 +340,28 @@ impl RunReport {
         if outcome.optional && outcome.status.is_failure() {
             text.push_str(" (optional)");
         }
-        let text = text.trim_end().to_owned();
-        let tail = matches!(outcome.status, Status::Failed(_) | Status::TimedOut(_))
-            && self.verbosity != Verbosity::Verbose;
-        match (&outcome.log, tail) {
-            (Some(log), true) => {
-                let mut text = text;
-                let indent = " ".repeat(11);
-                for line in tail_lines(log, TAIL_LINES) {
-                    let _ = write!(
-                        text,
-                        "\n{indent}{} {line}",
-                        paint(style("│").dim(), self.color)
-                    );
-                }
+        let mut text = text.trim_end().to_owned();
+        // Only a gate that ran has a log, so a failure with a log failed or timed out itself.
+        let Some(log) = outcome.log.as_ref().filter(|_| outcome.status.is_failure()) else {
+            return text;
+        };
+        let indent = " ".repeat(11);
+        if self.verbosity != Verbosity::Verbose {
+            for line in tail_lines(log, TAIL_LINES) {
                 let _ = write!(
                     text,
-                    "\n{indent}{} {}",
-                    paint(style("log:").dim(), self.color),
-                    self.relative(log)
+                    "\n{indent}{} {line}",
+                    paint(style("│").dim(), self.color)
                 );
-                text
             }
-            (Some(log), false) if outcome.status.is_failure() => format!(
-                "{text}\n{}{} {}",
-                " ".repeat(11),
-                paint(style("log:").dim(), self.color),
-                self.relative(log)
-            ),
-            _ => text,
         }
+        let _ = write!(
+            text,
+            "\n{indent}{} {}",
+            paint(style("log:").dim(), self.color),
+            self.relative(log)
+        );
+        text
     }
 
     fn relative(&self, path: &Path) -> String {

@@ -45,11 +45,7 @@ gate "pkg" { deps "test"; run "build ${version}" }
     );
     let output = test.run(&["check"]);
     output.status(2);
-    let headlines: Vec<&str> = output
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("  × "))
-        .collect();
+    let headlines = output.headlines();
     assert_eq!(
         headlines,
         [
@@ -161,11 +157,7 @@ fn paths_must_stay_inside_the_root() {
     );
     let output = test.run(&["check"]);
     output.status(2);
-    let headlines: Vec<&str> = output
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("  × "))
-        .collect();
+    let headlines = output.headlines();
     assert_eq!(
         headlines,
         [

@@ -13,10 +13,7 @@ fn dependencies_run_first_in_an_append_only_log() {
     );
     let output = test.run(&["run", "c"]);
     output.status(0);
-    let (lines, slowest) = output
-        .stdout
-        .split_once("slowest: ")
-        .expect("a slowest line");
+    let (lines, slowest) = output.split_slowest();
     assert_eq!(
         lines,
         "   passed  a  [T]
@@ -200,10 +197,7 @@ fn a_failure_blocks_dependents_but_not_independent_gates() {
     );
     let output = test.run(&["run", "ci", "-j", "1"]);
     output.status(1);
-    let (lines, _slowest) = output
-        .stdout
-        .split_once("slowest: ")
-        .expect("a slowest line");
+    let (lines, _slowest) = output.split_slowest();
     assert_eq!(
         lines,
         "   passed  docs     [T]

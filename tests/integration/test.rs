@@ -156,6 +156,21 @@ impl Output {
         self
     }
 
+    /// The first line of each diagnostic (`  × message`), in order.
+    pub fn headlines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("  × "))
+            .collect()
+    }
+
+    /// stdout up to the `slowest:` line, and that line's rest: the slowest gates are ordered by
+    /// duration, which no test can predict.
+    #[track_caller]
+    pub fn split_slowest(&self) -> (&str, &str) {
+        self.stdout.split_once("slowest: ").expect("a slowest line")
+    }
+
     #[track_caller]
     pub fn stdout_has(&self, part: &str) -> &Output {
         assert!(
