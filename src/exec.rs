@@ -85,6 +85,14 @@ pub struct Outcome {
     pub log: Option<std::path::PathBuf>,
 }
 
+/// What a run reports as it goes, for `report` to show.
+#[derive(Debug)]
+pub enum Event {
+    Started(String),
+    Output(Line),
+    Finished(Outcome),
+}
+
 /// A line of a gate's output, for `-v`.
 #[derive(Debug, Clone)]
 pub struct Line {
@@ -99,7 +107,7 @@ pub async fn run(
     job: &Job,
     log: &Path,
     cancel: &CancellationToken,
-    stream: Option<&UnboundedSender<Line>>,
+    stream: Option<&UnboundedSender<Event>>,
 ) -> Status {
     let mut file = match File::create(log) {
         Ok(file) => file,
@@ -126,10 +134,10 @@ pub async fn run(
             )));
         }
         if let Some(stream) = stream {
-            let _ = stream.send(Line {
+            let _ = stream.send(Event::Output(Line {
                 gate: gate.to_owned(),
                 text: header,
-            });
+            }));
         }
         let (status, returned) =
             match line_status(gate, job, line, file, deadline, cancel, stream).await {
@@ -180,7 +188,7 @@ async fn line_status(
     file: File,
     deadline: Option<Instant>,
     cancel: &CancellationToken,
-    stream: Option<&UnboundedSender<Line>>,
+    stream: Option<&UnboundedSender<Event>>,
 ) -> Result<(LineEnd, Option<File>), String> {
     let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
     let writer_copy = writer
@@ -251,7 +259,7 @@ fn copy(
     reader: std::io::PipeReader,
     mut file: File,
     gate: &str,
-    stream: Option<&UnboundedSender<Line>>,
+    stream: Option<&UnboundedSender<Event>>,
 ) -> File {
     let mut reader = BufReader::new(reader);
     let mut buffer = Vec::new();
@@ -266,10 +274,10 @@ fn copy(
                     let text = String::from_utf8_lossy(&buffer)
                         .trim_end_matches(['\n', '\r'])
                         .to_owned();
-                    let _ = stream.send(Line {
+                    let _ = stream.send(Event::Output(Line {
                         gate: gate.to_owned(),
                         text,
-                    });
+                    }));
                 }
             }
         }

@@ -59,7 +59,8 @@ pub struct Loaded {
 /// come back with the diagnostics, so they can still be rendered with snippets.
 pub fn load(root: &Root) -> Result<Loaded, (Sources, Vec<Diagnostic>)> {
     let mut loader = Loader {
-        root: root.dir.clone(),
+        // Canonical, like the file paths it is stripped from.
+        root: root.dir.canonicalize().unwrap_or_else(|_| root.dir.clone()),
         sources: Sources::default(),
         items: Vec::new(),
         diagnostics: Vec::new(),
@@ -230,11 +231,7 @@ impl Loader {
     }
 
     fn display(&self, path: &Path) -> String {
-        let root = self
-            .root
-            .canonicalize()
-            .unwrap_or_else(|_| self.root.clone());
-        path.strip_prefix(&root)
+        path.strip_prefix(&self.root)
             .unwrap_or(path)
             .display()
             .to_string()

@@ -15,11 +15,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
 
 use crate::error::{self, Diagnostic, Error};
-use crate::exec::{Failure, Outcome, Status};
+use crate::exec::{Event, Failure, Outcome, Status};
 use crate::graph::Graph;
 use crate::load::Sources;
 use crate::plan::{Decision, Plan, SkipReason};
-use crate::schedule::{Event, Run};
+use crate::schedule::Run;
 
 /// The order statuses are counted in, in the summary.
 const ORDER: [&str; 6] = [
@@ -74,6 +74,15 @@ pub fn diagnostics(sources: &Sources, mut diagnostics: Vec<Diagnostic>) {
 pub fn fatal(message: &str) {
     let color = console::colors_enabled_stderr();
     eprintln!("{}: {message}", paint(style("error").red().bold(), color));
+}
+
+/// The width of the gate-name column: the longest name in the plan.
+fn name_width(plan: &Plan) -> usize {
+    plan.steps
+        .iter()
+        .map(|s| s.gate.chars().count())
+        .max()
+        .unwrap_or(0)
 }
 
 /// `1 gate`, `2 gates`.
@@ -228,12 +237,7 @@ impl RunReport {
     /// `live` asks for the terminal view (spinners); the caller decides it from the terminal,
     /// `CI` and the verbosity.
     pub fn new(plan: &Plan, root: &Path, verbosity: Verbosity, live: bool) -> RunReport {
-        let width = plan
-            .steps
-            .iter()
-            .map(|s| s.gate.chars().count())
-            .max()
-            .unwrap_or(0);
+        let width = name_width(plan);
         let live = live.then(|| Live {
             progress: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
             bars: BTreeMap::new(),
@@ -509,12 +513,7 @@ fn human(duration: Duration) -> String {
 /// `gate run --dry-run`: the plan in topological order, with commands and reasons.
 pub fn dry_run(plan: &Plan, jobs: usize) {
     let color = console::colors_enabled();
-    let width = plan
-        .steps
-        .iter()
-        .map(|s| s.gate.chars().count())
-        .max()
-        .unwrap_or(0);
+    let width = name_width(plan);
     let mut out = format!(
         "plan for {}: {}, at most {jobs} at a time\n",
         plan.targets.join(" "),

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::exec::{self, Failure, Line, Outcome, Status};
+use crate::exec::{self, Event, Failure, Outcome, Status};
 use crate::plan::{Decision, Plan, SkipReason, Step};
 
 #[derive(Debug, Clone)]
@@ -26,13 +26,6 @@ pub struct Options {
     pub stream: bool,
     /// Where `<gate>.log` files go; created if missing.
     pub logs: PathBuf,
-}
-
-#[derive(Debug)]
-pub enum Event {
-    Started(String),
-    Output(Line),
-    Finished(Outcome),
 }
 
 /// All outcomes, in plan order, and the wall time.
@@ -62,17 +55,7 @@ pub async fn schedule(
 ) -> Run {
     let started_at = Instant::now();
     let logs_ready = std::fs::create_dir_all(&options.logs);
-    let (lines, mut line_receiver) = tokio::sync::mpsc::unbounded_channel::<Line>();
-    let forward = {
-        let events = events.clone();
-        tokio::spawn(async move {
-            while let Some(line) = line_receiver.recv().await {
-                let _ = events.send(Event::Output(line));
-            }
-        })
-    };
-
-    let mut done: BTreeMap<&str, Outcome> = BTreeMap::new();
+    let mut done: BTreeMap<String, Outcome> = BTreeMap::new();
     let mut running: JoinSet<Outcome> = JoinSet::new();
     let mut waiting: Vec<&Step> = plan.steps.iter().collect();
     loop {
@@ -99,7 +82,7 @@ pub async fn schedule(
                             step.optional,
                             cancel.clone(),
                         );
-                        let stream = options.stream.then(|| lines.clone());
+                        let stream = options.stream.then(|| events.clone());
                         let creation = logs_ready
                             .as_ref()
                             .err()
@@ -138,7 +121,7 @@ pub async fn schedule(
                         log: None,
                     };
                     let _ = events.send(Event::Finished(outcome.clone()));
-                    done.insert(&step.gate, outcome);
+                    done.insert(step.gate.clone(), outcome);
                     progressed = true;
                 }
             }
@@ -162,17 +145,9 @@ pub async fn schedule(
             cancel.cancel();
         }
         let _ = events.send(Event::Finished(outcome.clone()));
-        let gate = plan
-            .steps
-            .iter()
-            .find(|s| s.gate == outcome.gate)
-            .map(|s| s.gate.as_str())
-            .expect("outcomes come from steps");
-        done.insert(gate, outcome);
+        done.insert(outcome.gate.clone(), outcome);
     }
 
-    drop(lines);
-    let _ = forward.await;
     let outcomes = plan
         .steps
         .iter()
@@ -190,7 +165,7 @@ pub async fn schedule(
 /// The status of a step whose dependencies are all done, unless it is a gate to run now.
 fn settle(
     step: &Step,
-    done: &BTreeMap<&str, Outcome>,
+    done: &BTreeMap<String, Outcome>,
     cancel: &CancellationToken,
 ) -> Option<Status> {
     let deps: Vec<&Outcome> = step.deps.iter().map(|d| &done[d.as_str()]).collect();
