@@ -11,13 +11,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{CommandFactory, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::{self, Cache};
 use crate::discover::{self, Root};
 use crate::error::{Diagnostic, Error};
+use crate::exec::Lookup;
 use crate::graph::{self, Format, Graph};
+use crate::inputs::Outputs;
+use crate::key::{self, Keyer};
 use crate::load::{self, Sources};
 use crate::model;
 use crate::parse;
-use crate::plan::{self, Context, Selection};
+use crate::plan::{self, Context, Plan, Selection};
 use crate::report::{self, RunReport, Verbosity};
 use crate::schedule::{self, Options};
 
@@ -69,11 +73,63 @@ pub enum Command {
     },
     /// Validate gates.kdl and report every problem; runs nothing
     Check,
+    /// Say whether a gate would be restored from the cache or run, and why: its key, and
+    /// what changed since its last run, field by field
+    Explain {
+        /// The gate (its dependencies are keyed first, as a run would)
+        gate: String,
+    },
+    /// Inspect and trim the result cache (.gate/cache, or GATE_CACHE_DIR)
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Entries, blobs and bytes in the cache, and the hit rate of the last run
+    Stats,
+    /// Remove least recently used entries (and the blobs only they used)
+    Prune {
+        /// Remove entries until the cache is at most this size (e.g. 500M, 2G)
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: Option<u64>,
+        /// Remove entries not used for this long (e.g. 30d, 12h)
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: Option<std::time::Duration>,
+    },
+    /// Remove every entry and blob
+    Clean,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let number: f64 = text[..digits]
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as 500M or 2G"))?;
+    let unit: u64 = match text[digits..].trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        other => return Err(format!("unknown size unit `{other}`: use K, M, G or T")),
+    };
+    Ok((number * unit as f64) as u64)
+}
+
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    model::parse_duration(text)
+        .ok_or_else(|| format!("`{text}` is not an age such as 30d, 12h or 90m"))
 }
 
 #[derive(Debug, clap::Args)]
@@ -110,6 +166,10 @@ pub struct RunArgs {
     /// Print only failures
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Run every gate instead of restoring results from the cache (results are still stored)
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -211,6 +271,8 @@ fn dispatch(cli: &Cli, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
             report::check(graph, sources);
             ExitCode::SUCCESS
         }
+        Command::Explain { gate } => explain(gate, root, sources, graph),
+        Command::Cache { action } => cache_command(action, root),
         Command::Completions { .. } => unreachable!("handled before the graph is loaded"),
     }
 }
@@ -233,8 +295,11 @@ fn run(args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    let state = state_dir(&root.dir);
+    let (keyer, mut options) = prepare(root, graph, &plan, !args.no_cache);
     if args.dry_run {
-        report::dry_run(&plan, jobs);
+        let forecast = schedule::forecast(&plan, &keyer, &options);
+        report::dry_run(&plan, &forecast, jobs);
         return ExitCode::SUCCESS;
     }
 
@@ -246,12 +311,10 @@ fn run(args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
     let ci = std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1");
     let live = std::io::stdout().is_terminal() && !ci && verbosity != Verbosity::Quiet;
     let mut view = RunReport::new(&plan, &root.dir, verbosity, live);
-    let options = Options {
-        jobs,
-        fail_fast: args.fail_fast,
-        stream: verbosity == Verbosity::Verbose,
-        logs: logs_dir(&root.dir),
-    };
+    options.jobs = jobs;
+    options.fail_fast = args.fail_fast;
+    options.stream = verbosity == Verbosity::Verbose;
+    options.explain = verbosity == Verbosity::Verbose;
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -270,7 +333,8 @@ fn run(args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
         let (events, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let scheduler = {
             let (plan, options, cancel) = (&plan, &options, cancel.clone());
-            async move { schedule::schedule(plan, options, cancel, events).await }
+            let keyer = Arc::clone(&keyer);
+            async move { schedule::schedule(plan, keyer, options, cancel, events).await }
         };
         let printer = async {
             while let Some(event) = receiver.recv().await {
@@ -281,6 +345,10 @@ fn run(args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
         run
     });
     let interrupted = interrupted.load(Ordering::SeqCst);
+    if let Err(error) = keyer.save() {
+        report::warning(&format!("cannot save the stat cache: {error}"));
+    }
+    record_lookups(&state, &run);
     view.finish(&run, args.strict, interrupted);
     if interrupted {
         ExitCode::from(130)
@@ -291,8 +359,8 @@ fn run(args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
     }
 }
 
-/// `.gate/logs` under the root, with a `.gitignore` in `.gate/` so state is never committed.
-fn logs_dir(root: &Path) -> PathBuf {
+/// `.gate/` under the root, with a `.gitignore` in it so state is never committed.
+fn state_dir(root: &Path) -> PathBuf {
     let state = root.join(model::STATE_DIR);
     if std::fs::create_dir_all(&state).is_ok() {
         let ignore = state.join(".gitignore");
@@ -300,7 +368,130 @@ fn logs_dir(root: &Path) -> PathBuf {
             let _ = std::fs::write(ignore, "# gate's state directory: never commit it\n*\n");
         }
     }
-    state.join("logs")
+    state
+}
+
+/// The cache directory: `GATE_CACHE_DIR` (relative to the root) or `.gate/cache`.
+fn cache_dir(root: &Path) -> PathBuf {
+    cache::dir(root, std::env::var_os("GATE_CACHE_DIR").as_deref())
+}
+
+/// What keying and caching need: the walk of the plan's inputs, the stat cache, the store.
+/// A cache that cannot be opened is a warning, not a failure: the run goes on uncached.
+fn prepare(root: &Root, graph: &Graph, plan: &Plan, read_cache: bool) -> (Arc<Keyer>, Options) {
+    let state = state_dir(&root.dir);
+    let cache_dir = cache_dir(&root.dir);
+    let cache = match Cache::open(&cache_dir) {
+        Ok(cache) => Some(Arc::new(cache)),
+        Err(error) => {
+            report::warning(&format!(
+                "cannot open the cache at {}: {error}; running without it",
+                cache_dir.display()
+            ));
+            None
+        }
+    };
+    let outputs: Vec<Outputs> = graph
+        .model
+        .gates
+        .values()
+        .filter(|g| !g.outputs.is_empty())
+        .map(|g| Outputs::new(&g.name, &g.outputs))
+        .collect();
+    let keyer = Keyer::new(
+        &root.dir,
+        plan,
+        &outputs,
+        &state.join("stat-cache"),
+        std::slice::from_ref(&cache_dir),
+    );
+    let options = Options {
+        jobs: 1,
+        fail_fast: false,
+        stream: false,
+        logs: state.join("logs"),
+        root: root.dir.clone(),
+        keys: state.join("keys"),
+        cache,
+        read_cache,
+        explain: false,
+    };
+    (Arc::new(keyer), options)
+}
+
+/// Keeps the last run's cache hits and misses, for `gate cache stats`.
+fn record_lookups(state: &Path, run: &schedule::Run) {
+    let count = |lookup: Lookup| run.outcomes.iter().filter(|o| o.lookup == lookup).count();
+    let record = serde_json::json!({
+        "hits": count(Lookup::Hit),
+        "misses": count(Lookup::Miss),
+    });
+    let _ = key::atomic_write(&state.join("last-run.json"), record.to_string().as_bytes());
+}
+
+/// `gate explain GATE`.
+fn explain(gate: &str, root: &Root, sources: &Sources, graph: &Graph) -> ExitCode {
+    let selection = Selection {
+        targets: vec![gate.to_owned()],
+        tags: Vec::new(),
+    };
+    let context = Context::from_process(&root.dir);
+    let plan = match plan::plan(graph, &selection, &context) {
+        Ok(plan) => plan,
+        Err(diagnostics) => {
+            report::diagnostics(sources, diagnostics);
+            return ExitCode::from(2);
+        }
+    };
+    let (keyer, options) = prepare(root, graph, &plan, true);
+    let forecast = schedule::forecast(&plan, &keyer, &options);
+    report::explain(gate, &plan, &forecast, &options.keys);
+    ExitCode::SUCCESS
+}
+
+/// `gate cache stats|prune|clean`.
+fn cache_command(action: &CacheAction, root: &Root) -> ExitCode {
+    let dir = cache_dir(&root.dir);
+    let state = root.dir.join(model::STATE_DIR);
+    match action {
+        CacheAction::Stats => {
+            let last: Option<serde_json::Value> = std::fs::read(state.join("last-run.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            let hits_misses = last.and_then(|v| Some((v["hits"].as_u64()?, v["misses"].as_u64()?)));
+            report::cache_stats(&dir, &cache::stats(&dir), hits_misses);
+            ExitCode::SUCCESS
+        }
+        CacheAction::Prune {
+            max_size,
+            older_than,
+        } => {
+            if max_size.is_none() && older_than.is_none() {
+                report::fatal("say what to prune: --max-size SIZE and/or --older-than AGE");
+                return ExitCode::from(2);
+            }
+            match cache::prune(&dir, *max_size, *older_than) {
+                Ok(pruned) => {
+                    report::pruned(&dir, &pruned);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    report::fatal(&format!("cannot prune {}: {error}", dir.display()));
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        CacheAction::Clean => match cache::clean(&dir) {
+            Ok(freed) => {
+                report::cleaned(&dir, &freed);
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                report::fatal(&format!("cannot clean {}: {error}", dir.display()));
+                ExitCode::FAILURE
+            }
+        },
+    }
 }
 
 /// SIGINT or SIGTERM cancels the run; gates run in their own process groups, so a terminal's

@@ -29,6 +29,8 @@ const DRAIN: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Passed,
+    /// Restored from the cache: the same key passed before.
+    Cached,
     Failed(Failure),
     Skipped(SkipReason),
     /// A dependency failed, timed out or was blocked; `because` is its status word.
@@ -50,6 +52,8 @@ pub enum Failure {
     Spawn(String),
     /// A group's members that failed.
     Members(Vec<String>),
+    /// The gate changed its own inputs (and is not `fix #true`).
+    ModifiedInputs(Vec<String>),
 }
 
 impl Status {
@@ -57,6 +61,7 @@ impl Status {
     pub fn word(&self) -> &'static str {
         match self {
             Status::Passed => "passed",
+            Status::Cached => "cached",
             Status::Failed(_) => "failed",
             Status::Skipped(_) => "skipped",
             Status::Blocked { .. } => "blocked",
@@ -81,8 +86,42 @@ pub struct Outcome {
     pub status: Status,
     pub duration: Duration,
     pub optional: bool,
-    /// The log, for gates that ran.
+    /// The log, for gates that ran (or whose cached log was replayed).
     pub log: Option<std::path::PathBuf>,
+    /// The gate's cache key, once keyed (a group's: its members').
+    pub key: Option<blake3::Hash>,
+    /// Whether the cache was asked, and what it said.
+    pub lookup: Lookup,
+    /// Why the gate ran instead of being restored (with `-v`).
+    pub reason: Option<String>,
+    /// Warnings about the gate that do not change its status (a damaged cache entry).
+    pub notes: Vec<String>,
+}
+
+impl Outcome {
+    /// An outcome decided without running anything.
+    pub fn settled(gate: &str, status: Status, optional: bool) -> Outcome {
+        Outcome {
+            gate: gate.to_owned(),
+            status,
+            duration: Duration::ZERO,
+            optional,
+            log: None,
+            key: None,
+            lookup: Lookup::NotAsked,
+            reason: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// The cache's part in an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Not cacheable, not run, or the cache was not read (`--no-cache`).
+    NotAsked,
+    Hit,
+    Miss,
 }
 
 /// What a run reports as it goes, for `report` to show.

@@ -17,11 +17,14 @@
 //! [`error`] holds the diagnostics shared by the front stages; [`cli`] wires the stages to the
 //! command line and decides the exit code.
 
+pub mod cache;
 pub mod cli;
 pub mod discover;
 pub mod error;
 pub mod exec;
 pub mod graph;
+pub mod inputs;
+pub mod key;
 pub mod load;
 pub mod model;
 pub mod parse;

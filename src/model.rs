@@ -48,6 +48,8 @@ pub struct Gate {
     /// Relative to the root; empty for the root itself.
     pub cwd: PathBuf,
     pub cache: bool,
+    /// The gate edits files: never cached, and its inputs may change while it runs.
+    pub fix: bool,
     pub optional: bool,
     pub shell: Vec<String>,
 }
@@ -151,8 +153,8 @@ impl Ctx<'_> {
         let is_group = syntax.run.is_empty();
         if is_group {
             const EXECUTION: &[&str] = &[
-                "cache", "cwd", "env", "hash-env", "inputs", "outputs", "pass-env", "requires",
-                "shell", "timeout", "version",
+                "cache", "cwd", "env", "fix", "hash-env", "inputs", "outputs", "pass-env",
+                "requires", "shell", "timeout", "version",
             ];
             for node in syntax.nodes.iter().filter(|n| EXECUTION.contains(&n.value)) {
                 let error = Error::GroupProperty {
@@ -227,6 +229,7 @@ impl Ctx<'_> {
             timeout,
             cwd: cwd.unwrap_or_default(),
             cache: syntax.cache.is_none_or(|c| c.value),
+            fix: syntax.fix.is_some_and(|f| f.value),
             optional: syntax.optional.is_some_and(|o| o.value),
             shell: syntax
                 .shell
@@ -266,7 +269,13 @@ impl Ctx<'_> {
             ));
             return None;
         }
-        Some(text)
+        // Normalised (`./src/*.py` is `src/*.py`), so it matches the walker's relative paths.
+        let path = path.to_string_lossy();
+        let path = if path.is_empty() { "**" } else { &path };
+        Some(match text.starts_with('!') {
+            true => format!("!{path}"),
+            false => path.to_owned(),
+        })
     }
 
     fn output(&mut self, output: &Spanned<String>) -> Option<String> {
@@ -289,7 +298,7 @@ impl Ctx<'_> {
             ));
             return None;
         }
-        Some(text)
+        Some(path.to_string_lossy().into_owned())
     }
 
     fn glob(&mut self, pattern: &str, span: Span) -> Option<()> {
@@ -461,7 +470,8 @@ pub fn normalize(path: &Path) -> Option<PathBuf> {
     Some(parts.iter().collect())
 }
 
-/// Parses `90s`, `10m`, `2h`, `500ms` and combinations such as `1m30s`. Zero is not a timeout.
+/// Parses `90s`, `10m`, `2h`, `1d`, `500ms` and combinations such as `1m30s`. Zero is not a
+/// timeout.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let mut total = Duration::ZERO;
     let mut rest = text.trim();
@@ -482,6 +492,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
             "s" => Duration::from_secs(number),
             "m" => Duration::from_secs(number.checked_mul(60)?),
             "h" => Duration::from_secs(number.checked_mul(3600)?),
+            "d" => Duration::from_secs(number.checked_mul(86_400)?),
             _ => return None,
         };
         total = total.checked_add(step)?;
@@ -513,7 +524,8 @@ mod tests {
         case("0s", None);
         case("1.5s", None);
         case("", None);
-        case("5d", None);
+        case("5d", Some(5 * 86_400_000));
+        case("5w", None);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub const GATE_NODES: &[&str] = &[
     "deps",
     "description",
     "env",
+    "fix",
     "hash-env",
     "inputs",
     "optional",
@@ -64,6 +65,8 @@ pub struct GateSyntax {
     pub timeout: Option<Spanned<String>>,
     pub cwd: Option<Spanned<String>>,
     pub cache: Option<Spanned<bool>>,
+    /// `fix #true`: the gate edits files (never cached, exempt from the read-only check).
+    pub fix: Option<Spanned<bool>>,
     pub optional: Option<Spanned<bool>>,
     pub shell: Option<Spanned<Vec<String>>>,
     /// Every child node by name, in order, for checks that depend on which nodes were written.
@@ -204,6 +207,7 @@ impl Ctx<'_> {
             timeout: None,
             cwd: None,
             cache: None,
+            fix: None,
             optional: None,
             shell: None,
             nodes: Vec::new(),
@@ -262,6 +266,7 @@ impl Ctx<'_> {
             "timeout" if single(self, first) => gate.timeout = self.one_value(node, false),
             "cwd" if single(self, first) => gate.cwd = self.one_value(node, false),
             "cache" if single(self, first) => gate.cache = self.one_bool(node),
+            "fix" if single(self, first) => gate.fix = self.one_bool(node),
             "optional" if single(self, first) => gate.optional = self.one_bool(node),
             "shell" if single(self, first) => gate.shell = self.shell(node),
             _ => {}

@@ -77,7 +77,7 @@ pub struct Step {
 
 #[derive(Debug, Clone)]
 pub enum Decision {
-    Run(Job),
+    Run(Box<Job>),
     Group,
     Skip(SkipReason),
 }
@@ -92,6 +92,15 @@ pub struct Job {
     pub env: BTreeMap<OsString, OsString>,
     pub timeout: Option<Duration>,
     pub tools: Vec<Tool>,
+    /// What the key is made of, besides the above.
+    pub relative_cwd: String,
+    pub declared_env: BTreeMap<String, String>,
+    pub hash_env: Vec<String>,
+    pub version: Option<String>,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub cache: bool,
+    pub fix: bool,
 }
 
 /// A `requires` entry resolved on PATH.
@@ -268,12 +277,20 @@ fn job(graph: &Graph, name: &str, context: &Context) -> Decision {
     if !missing.is_empty() {
         return Decision::Skip(SkipReason::MissingTool(missing));
     }
-    Decision::Run(Job {
+    Decision::Run(Box::new(Job {
         run: gate.run.clone(),
         shell: gate.shell.clone(),
         cwd,
         env,
         timeout: gate.timeout,
         tools,
-    })
+        relative_cwd: gate.cwd.to_string_lossy().into_owned(),
+        declared_env: gate.env.clone(),
+        hash_env: gate.hash_env.clone(),
+        version: gate.version.clone(),
+        inputs: gate.inputs.clone(),
+        outputs: gate.outputs.clone(),
+        cache: gate.cache,
+        fix: gate.fix,
+    }))
 }

@@ -19,11 +19,12 @@ use crate::exec::{Event, Failure, Outcome, Status};
 use crate::graph::Graph;
 use crate::load::Sources;
 use crate::plan::{Decision, Plan, SkipReason};
-use crate::schedule::Run;
+use crate::schedule::{Forecast, Run};
 
 /// The order statuses are counted in, in the summary.
-const ORDER: [&str; 6] = [
+const ORDER: [&str; 7] = [
     "passed",
+    "cached",
     "failed",
     "timed-out",
     "blocked",
@@ -76,6 +77,15 @@ pub fn fatal(message: &str) {
     eprintln!("{}: {message}", paint(style("error").red().bold(), color));
 }
 
+/// Something worth knowing that changes no result (the cache cannot be opened), to stderr.
+pub fn warning(message: &str) {
+    let color = console::colors_enabled_stderr();
+    eprintln!(
+        "{}: {message}",
+        paint(style("warning").yellow().bold(), color)
+    );
+}
+
 /// The width of the gate-name column: the longest name in the plan.
 fn name_width(plan: &Plan) -> usize {
     plan.steps
@@ -87,10 +97,10 @@ fn name_width(plan: &Plan) -> usize {
 
 /// `1 gate`, `2 gates`.
 fn plural(count: usize, noun: &str) -> String {
-    if count == 1 {
-        format!("{count} {noun}")
-    } else {
-        format!("{count} {noun}s")
+    match (count, noun.strip_suffix('y')) {
+        (1, _) => format!("{count} {noun}"),
+        (_, Some(stem)) => format!("{count} {stem}ies"),
+        _ => format!("{count} {noun}s"),
     }
 }
 
@@ -322,11 +332,20 @@ impl RunReport {
             outcome.gate,
             w = self.width
         );
-        if outcome.log.is_some() {
+        if outcome.log.is_some() || outcome.status == Status::Cached {
             let _ = write!(text, "  {}", seconds(outcome.duration));
         }
         let detail = match &outcome.status {
-            Status::Passed | Status::Cancelled => String::new(),
+            Status::Cancelled | Status::Cached => String::new(),
+            Status::Passed => match (&outcome.reason, self.verbosity) {
+                (Some(reason), Verbosity::Verbose) => format!("ran: {reason}"),
+                _ => String::new(),
+            },
+            Status::Failed(Failure::ModifiedInputs(files)) => format!(
+                "changed its own inputs: {} (a check must not edit what it checks; a gate that \
+                 should says `fix #true`)",
+                files.join(", ")
+            ),
             Status::Failed(Failure::Exit { line, code }) if *line > 0 => {
                 format!("exit code {code} (run line {})", line + 1)
             }
@@ -344,9 +363,28 @@ impl RunReport {
         if outcome.optional && outcome.status.is_failure() {
             text.push_str(" (optional)");
         }
+        if let (Some(reason), Verbosity::Verbose, true) =
+            (&outcome.reason, self.verbosity, outcome.status.is_failure())
+        {
+            let _ = write!(text, " (ran: {reason})");
+        }
         let mut text = text.trim_end().to_owned();
-        // Only a gate that ran has a log, so a failure with a log failed or timed out itself.
-        let Some(log) = outcome.log.as_ref().filter(|_| outcome.status.is_failure()) else {
+        for note in &outcome.notes {
+            let _ = write!(
+                text,
+                "\n{}{} {note}",
+                " ".repeat(11),
+                paint(style("warning:").yellow(), self.color)
+            );
+        }
+        // Only a gate that ran has a log, so a failure with a log failed or timed out itself;
+        // a cached gate has one when its log is replayed.
+        let replayed = outcome.status == Status::Cached;
+        let Some(log) = outcome
+            .log
+            .as_ref()
+            .filter(|_| outcome.status.is_failure() || replayed)
+        else {
             return text;
         };
         let indent = " ".repeat(11);
@@ -421,7 +459,11 @@ impl RunReport {
             paint(style("gate:").bold(), self.color),
             seconds(run.wall)
         );
-        let mut ran: Vec<&Outcome> = run.outcomes.iter().filter(|o| o.log.is_some()).collect();
+        let mut ran: Vec<&Outcome> = run
+            .outcomes
+            .iter()
+            .filter(|o| o.log.is_some() && o.status != Status::Cached)
+            .collect();
         ran.sort_by(|a, b| {
             b.duration
                 .cmp(&a.duration)
@@ -468,6 +510,7 @@ fn styled_word(status: &Status) -> StyledObject<&'static str> {
     let word = status.word();
     match status {
         Status::Passed => style(word).green(),
+        Status::Cached => style(word).cyan(),
         Status::Failed(_) | Status::TimedOut(_) => style(word).red().bold(),
         Status::Blocked { .. } | Status::Cancelled => style(word).yellow(),
         Status::Skipped(_) => style(word).dim(),
@@ -510,8 +553,9 @@ fn human(duration: Duration) -> String {
     out
 }
 
-/// `gate run --dry-run`: the plan in topological order, with commands and reasons.
-pub fn dry_run(plan: &Plan, jobs: usize) {
+/// `gate run --dry-run`: the plan in topological order, with commands and reasons: what
+/// would be restored from the cache, and why the rest would run.
+pub fn dry_run(plan: &Plan, forecast: &BTreeMap<String, Forecast>, jobs: usize) {
     let color = console::colors_enabled();
     let width = name_width(plan);
     let mut out = format!(
@@ -521,10 +565,22 @@ pub fn dry_run(plan: &Plan, jobs: usize) {
     );
     for step in &plan.steps {
         match &step.decision {
-            Decision::Run(job) => {
+            Decision::Run(_) if forecast.get(&step.gate).is_some_and(|f| f.cached) => {
                 let _ = writeln!(
                     out,
-                    "{:>9}  {}",
+                    "{:>9}  {:<width$}  restored from the cache",
+                    paint(style("cached").cyan(), color),
+                    step.gate
+                );
+            }
+            Decision::Run(job) => {
+                let reason = forecast
+                    .get(&step.gate)
+                    .map(|f| f.reason.as_str())
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "{:>9}  {:<width$}  {reason}",
                     paint(style("run").green(), color),
                     step.gate
                 );
@@ -650,4 +706,190 @@ pub fn print(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
+}
+
+/// `gate explain GATE`: the verdict, the key, and what changed since the last run.
+pub fn explain(gate: &str, plan: &Plan, forecast: &BTreeMap<String, Forecast>, keys: &Path) {
+    let color = console::colors_enabled();
+    let mut out = String::new();
+    let Some(step) = plan.steps.iter().find(|s| s.gate == gate) else {
+        return;
+    };
+    let verdict = forecast.get(gate);
+    match (&step.decision, verdict) {
+        (Decision::Skip(reason), _) => {
+            let _ = writeln!(out, "{gate}: would be skipped: {reason}");
+        }
+        (Decision::Group, _) => {
+            let _ = writeln!(out, "{gate}: a group; it runs nothing itself. Its members:");
+            for member in &step.deps {
+                let line = match (
+                    forecast.get(member),
+                    plan.steps.iter().find(|s| &s.gate == member),
+                ) {
+                    (_, Some(s)) if matches!(s.decision, Decision::Skip(_)) => "skipped".to_owned(),
+                    (Some(f), _) if f.cached => "cached".to_owned(),
+                    (Some(f), _) if !f.reason.is_empty() => format!("run: {}", f.reason),
+                    _ => "group".to_owned(),
+                };
+                let _ = writeln!(out, "  {member}: {line}");
+            }
+        }
+        (Decision::Run(_), Some(forecast)) => {
+            let Some(keyed) = &forecast.keyed else {
+                return;
+            };
+            let verdict = match forecast.cached {
+                true => paint(
+                    style("would be restored from the cache".to_owned()).cyan(),
+                    color,
+                ),
+                false => paint(
+                    style(format!("would run: {}", forecast.reason)).green(),
+                    color,
+                ),
+            };
+            let _ = writeln!(out, "{gate}: {verdict}");
+            let _ = writeln!(out, "  key: {}", keyed.key.to_hex());
+            let material = &keyed.material;
+            let _ = writeln!(
+                out,
+                "  inputs: {} ({} bytes)",
+                plural(material.inputs.len(), "file"),
+                keyed.files.iter().map(|(_, f)| f.stat.size).sum::<u64>()
+            );
+            for tool in &material.tools {
+                let digest = tool
+                    .digest
+                    .map(|d| d.to_string()[..16].to_owned())
+                    .unwrap_or_else(|| "unreadable".into());
+                let _ = write!(out, "  tool: {} at {} ({digest})", tool.name, tool.path);
+                if let Some(version) = &tool.version {
+                    let _ = write!(out, ", version: {}", version.lines().next().unwrap_or(""));
+                }
+                out.push('\n');
+            }
+            for (dep, key) in &material.deps {
+                let _ = writeln!(out, "  dependency: {dep} {}", &key.to_string()[..16]);
+            }
+            match crate::key::load(keys, gate) {
+                None => {
+                    let _ = writeln!(out, "  last run: none recorded");
+                }
+                Some(saved) => {
+                    let _ = writeln!(
+                        out,
+                        "  last run: {} with key {}",
+                        saved.status,
+                        &saved.key.to_string()[..16]
+                    );
+                    let changes = crate::key::diff(&saved.material, material);
+                    if changes.is_empty() && saved.key.0 == keyed.key {
+                        let _ = writeln!(out, "  nothing changed since");
+                    }
+                    for change in &changes {
+                        let _ = writeln!(out, "  changed since: {}", change_detail(change));
+                    }
+                }
+            }
+        }
+        (Decision::Run(_), None) => {}
+    }
+    print(&out);
+}
+
+/// A change with every path it names (up to a screenful).
+fn change_detail(change: &crate::key::Change) -> String {
+    use crate::key::Change;
+    const MAX: usize = 50;
+    let list = |label: &str, paths: &[String]| {
+        let mut text = format!("{label} ({}):", paths.len());
+        for path in paths.iter().take(MAX) {
+            let _ = write!(text, "\n    {path}");
+        }
+        if paths.len() > MAX {
+            let _ = write!(text, "\n    … and {} more", paths.len() - MAX);
+        }
+        text
+    };
+    match change {
+        Change::InputsAdded(paths) => list("inputs added", paths),
+        Change::InputsRemoved(paths) => list("inputs removed", paths),
+        Change::InputsChanged(paths) => list("inputs changed", paths),
+        other => other.to_string(),
+    }
+}
+
+/// `gate cache stats`.
+pub fn cache_stats(dir: &Path, stats: &crate::cache::Stats, last: Option<(u64, u64)>) {
+    let mut out = format!(
+        "cache: {}\nentries: {}\nblobs: {}\nsize: {}\n",
+        dir.display(),
+        stats.entries,
+        stats.blobs,
+        bytes(stats.bytes)
+    );
+    match last {
+        Some((hits, misses)) if hits + misses > 0 => {
+            let _ = writeln!(
+                out,
+                "last run: {}, {} ({:.0}% hit rate)",
+                plural(hits as usize, "hit"),
+                match misses {
+                    1 => "1 miss".to_owned(),
+                    n => format!("{n} misses"),
+                },
+                100.0 * hits as f64 / (hits + misses) as f64
+            );
+        }
+        Some(_) => out.push_str("last run: no cacheable gates\n"),
+        None => out.push_str("last run: none recorded\n"),
+    }
+    print(&out);
+}
+
+/// `gate cache prune`.
+pub fn pruned(dir: &Path, pruned: &crate::cache::Pruned) {
+    let mut out = String::new();
+    if pruned.waited {
+        out.push_str("waited for running gate processes to release the cache\n");
+    }
+    let _ = writeln!(
+        out,
+        "pruned {}: removed {} and {} ({}); left {} and {} ({})",
+        dir.display(),
+        plural(pruned.entries as usize, "entry"),
+        plural(pruned.blobs as usize, "blob"),
+        bytes(pruned.freed),
+        plural(pruned.left.entries as usize, "entry"),
+        plural(pruned.left.blobs as usize, "blob"),
+        bytes(pruned.left.bytes)
+    );
+    print(&out);
+}
+
+/// `gate cache clean`.
+pub fn cleaned(dir: &Path, freed: &crate::cache::Stats) {
+    print(&format!(
+        "cleaned {}: removed {} and {} ({})\n",
+        dir.display(),
+        plural(freed.entries as usize, "entry"),
+        plural(freed.blobs as usize, "blob"),
+        bytes(freed.bytes)
+    ));
+}
+
+/// `1.5 MiB`.
+fn bytes(count: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = count as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match unit {
+        0 => format!("{count} B"),
+        _ => format!("{value:.1} {}", UNITS[unit]),
+    }
 }

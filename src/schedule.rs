@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -14,18 +15,31 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::exec::{self, Event, Failure, Outcome, Status};
-use crate::plan::{Decision, Plan, SkipReason, Step};
+use crate::cache::{Cache, Entry};
+use crate::exec::{self, Event, Failure, Lookup, Outcome, Status};
+use crate::inputs::Digest;
+use crate::key::{self, Hex, Keyed, Keyer};
+use crate::plan::{Decision, Job, Plan, SkipReason, Step};
 
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Gates running at once; at least 1.
     pub jobs: usize,
     pub fail_fast: bool,
-    /// Send every output line as [`Event::Output`].
+    /// Send every output line as [`Event::Output`], and replay cached logs.
     pub stream: bool,
     /// Where `<gate>.log` files go; created if missing.
     pub logs: PathBuf,
+    /// The root, where outputs are restored.
+    pub root: PathBuf,
+    /// Where each gate's last key material is kept (`.gate/keys`).
+    pub keys: PathBuf,
+    /// The store, when the run has one.
+    pub cache: Option<Arc<Cache>>,
+    /// `false` with `--no-cache`: every gate runs, results are still stored.
+    pub read_cache: bool,
+    /// Work out why each gate reruns (`-v`).
+    pub explain: bool,
 }
 
 /// All outcomes, in plan order, and the wall time.
@@ -49,6 +63,7 @@ impl Run {
 /// Runs the plan to completion (or cancellation). Never fails: problems are outcomes.
 pub async fn schedule(
     plan: &Plan,
+    keyer: Arc<Keyer>,
     options: &Options,
     cancel: CancellationToken,
     events: UnboundedSender<Event>,
@@ -70,40 +85,28 @@ pub async fn schedule(
                     continue;
                 }
                 let settled = match settle(step, &done, &cancel) {
-                    Some(status) => Some(status),
+                    Some(outcome) => Some(outcome),
                     None if running.len() < options.jobs.max(1) => {
                         let Decision::Run(job) = &step.decision else {
                             unreachable!("settle decides every non-run step")
                         };
-                        let log = options.logs.join(format!("{}.log", step.gate));
-                        let (gate, job, optional, cancel) = (
-                            step.gate.clone(),
-                            job.clone(),
-                            step.optional,
-                            cancel.clone(),
-                        );
-                        let stream = options.stream.then(|| events.clone());
-                        let creation = logs_ready
-                            .as_ref()
-                            .err()
-                            .map(|e| format!("cannot create {}: {e}", options.logs.display()));
-                        let _ = events.send(Event::Started(gate.clone()));
-                        running.spawn(async move {
-                            let start = Instant::now();
-                            let status = match creation {
-                                Some(message) => Status::Failed(Failure::Spawn(message)),
-                                None => {
-                                    exec::run(&gate, &job, &log, &cancel, stream.as_ref()).await
-                                }
-                            };
-                            Outcome {
-                                gate,
-                                status,
-                                duration: start.elapsed(),
-                                optional,
-                                log: Some(log),
-                            }
-                        });
+                        let task = Task {
+                            gate: step.gate.clone(),
+                            job: (**job).clone(),
+                            optional: step.optional,
+                            deps: dep_keys(step, &done),
+                            log: options.logs.join(format!("{}.log", step.gate)),
+                            keyer: Arc::clone(&keyer),
+                            options: options.clone(),
+                            cancel: cancel.clone(),
+                            stream: options.stream.then(|| events.clone()),
+                            creation: logs_ready
+                                .as_ref()
+                                .err()
+                                .map(|e| format!("cannot create {}: {e}", options.logs.display())),
+                        };
+                        let _ = events.send(Event::Started(step.gate.clone()));
+                        running.spawn(task.run());
                         progressed = true;
                         None
                     }
@@ -112,14 +115,7 @@ pub async fn schedule(
                         continue;
                     }
                 };
-                if let Some(status) = settled {
-                    let outcome = Outcome {
-                        gate: step.gate.clone(),
-                        status,
-                        duration: Duration::ZERO,
-                        optional: step.optional,
-                        log: None,
-                    };
+                if let Some(outcome) = settled {
                     let _ = events.send(Event::Finished(outcome.clone()));
                     done.insert(step.gate.clone(), outcome);
                     progressed = true;
@@ -162,8 +158,209 @@ pub async fn schedule(
     }
 }
 
+/// The keys of a step's dependencies that have one.
+fn dep_keys(step: &Step, done: &BTreeMap<String, Outcome>) -> BTreeMap<String, Digest> {
+    step.deps
+        .iter()
+        .filter_map(|d| Some((d.clone(), done.get(d.as_str())?.key?)))
+        .collect()
+}
+
+/// One gate to run: key it, restore it from the cache or run it, check it left its inputs
+/// alone, store the result.
+struct Task {
+    gate: String,
+    job: Job,
+    optional: bool,
+    deps: BTreeMap<String, Digest>,
+    log: PathBuf,
+    keyer: Arc<Keyer>,
+    options: Options,
+    cancel: CancellationToken,
+    stream: Option<UnboundedSender<Event>>,
+    creation: Option<String>,
+}
+
+impl Task {
+    async fn run(self) -> Outcome {
+        let start = Instant::now();
+        let mut outcome = Outcome::settled(&self.gate, Status::Passed, self.optional);
+        let keyed = {
+            let (keyer, gate, job, deps) = (
+                Arc::clone(&self.keyer),
+                self.gate.clone(),
+                self.job.clone(),
+                self.deps.clone(),
+            );
+            blocking(move || keyer.key(&gate, &job, &deps)).await
+        };
+        outcome.key = Some(keyed.key);
+        let cacheable = self.keyer.cacheable(&self.gate, &self.job).is_ok();
+        let cache = self.options.cache.clone().filter(|_| cacheable);
+
+        if let Some(cache) = cache.clone().filter(|_| self.options.read_cache) {
+            let (root, keyer, key) = (
+                self.options.root.clone(),
+                Arc::clone(&self.keyer),
+                keyed.key,
+            );
+            let found = blocking(move || -> Result<Option<Entry>, String> {
+                let Some(entry) = cache.get(&key)? else {
+                    return Ok(None);
+                };
+                cache.restore(&entry, &root, keyer.index())?;
+                Ok(Some(entry))
+            })
+            .await;
+            match found {
+                Ok(Some(entry)) => {
+                    outcome.status = Status::Cached;
+                    outcome.lookup = Lookup::Hit;
+                    self.replay(&entry, &mut outcome).await;
+                    self.remember(&keyed, "cached").await;
+                    outcome.duration = start.elapsed();
+                    return outcome;
+                }
+                Ok(None) => outcome.lookup = Lookup::Miss,
+                Err(warning) => {
+                    outcome.lookup = Lookup::Miss;
+                    outcome.notes.push(warning);
+                }
+            }
+        }
+        if self.options.explain {
+            let cacheable = self.keyer.cacheable(&self.gate, &self.job);
+            let (keys, gate, material, key, read) = (
+                self.options.keys.clone(),
+                self.gate.clone(),
+                keyed.material.clone(),
+                keyed.key,
+                self.options.read_cache,
+            );
+            outcome.reason = Some(
+                blocking(move || key::why(&keys, &gate, &material, &key, cacheable, read)).await,
+            );
+        }
+
+        outcome.log = Some(self.log.clone());
+        let ran = Instant::now();
+        outcome.status = match &self.creation {
+            Some(message) => Status::Failed(Failure::Spawn(message.clone())),
+            None => {
+                exec::run(
+                    &self.gate,
+                    &self.job,
+                    &self.log,
+                    &self.cancel,
+                    self.stream.as_ref(),
+                )
+                .await
+            }
+        };
+        let took = ran.elapsed();
+
+        // A check must not edit what it checks; a fix gate may, and its edits are seen by
+        // what runs after it.
+        if matches!(outcome.status, Status::Passed) || self.job.fix {
+            let (keyer, files) = (Arc::clone(&self.keyer), keyed.clone());
+            let changed = blocking(move || keyer.changed(&files)).await;
+            if !changed.is_empty() && !self.job.fix && outcome.status == Status::Passed {
+                outcome.status = Status::Failed(Failure::ModifiedInputs(changed));
+            }
+        }
+        if let Some(cache) = cache.filter(|_| outcome.status == Status::Passed) {
+            let (root, gate, key, log, outputs) = (
+                self.options.root.clone(),
+                self.gate.clone(),
+                keyed.key,
+                self.log.clone(),
+                self.keyer.outputs_of(&self.gate),
+            );
+            let stored =
+                blocking(move || cache.put(&gate, &key, took, Some(&log), &root, &outputs)).await;
+            if let Err(warning) = stored {
+                outcome.notes.push(warning);
+            }
+        }
+        self.remember(&keyed, outcome.status.word()).await;
+        outcome.duration = start.elapsed();
+        outcome
+    }
+
+    /// Replays a cached gate's log when asked for output (`-v`), or when an optional gate
+    /// had some (so its warnings are not lost to the cache).
+    async fn replay(&self, entry: &Entry, outcome: &mut Outcome) {
+        let has_output = entry.log.as_ref().is_some_and(|l| l.size > 0);
+        let wanted = self.stream.is_some() || (self.optional && has_output);
+        let Some(cache) = self.options.cache.clone().filter(|_| wanted && has_output) else {
+            return;
+        };
+        let (entry, log) = (entry.clone(), self.log.clone());
+        let restored = blocking(move || {
+            cache.restore_log(&entry, &log)?;
+            std::fs::read(&log).map_err(|e| format!("cannot read {}: {e}", log.display()))
+        })
+        .await;
+        match restored {
+            Ok(bytes) => {
+                outcome.log = Some(self.log.clone());
+                if let Some(stream) = &self.stream {
+                    for line in String::from_utf8_lossy(&bytes).lines() {
+                        let _ = stream.send(Event::Output(exec::Line {
+                            gate: self.gate.clone(),
+                            text: line.to_owned(),
+                        }));
+                    }
+                }
+            }
+            Err(warning) => outcome.notes.push(warning),
+        }
+    }
+
+    /// Keeps the key material of this run for `gate explain`, when it is new.
+    async fn remember(&self, keyed: &Keyed, status: &'static str) {
+        let (keys, gate, keyed) = (self.options.keys.clone(), self.gate.clone(), keyed.clone());
+        blocking(move || {
+            let known = key::last(&keys, &gate);
+            if known.is_none_or(|(k, s)| k != keyed.key || s != status) {
+                let saved = key::Saved {
+                    key: Hex(keyed.key),
+                    status: status.to_owned(),
+                    material: keyed.material,
+                };
+                let _ = key::save(&keys, &gate, &saved);
+            }
+        })
+        .await;
+    }
+}
+
+/// Runs blocking work (hashing, file copies) off the scheduler's thread.
+async fn blocking<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> R {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
 /// The status of a step whose dependencies are all done, unless it is a gate to run now.
 fn settle(
+    step: &Step,
+    done: &BTreeMap<String, Outcome>,
+    cancel: &CancellationToken,
+) -> Option<Outcome> {
+    let status = settled_status(step, done, cancel)?;
+    let mut outcome = Outcome::settled(&step.gate, status, step.optional);
+    if matches!(step.decision, Decision::Group) {
+        let members = dep_keys(step, done);
+        if members.len() == step.deps.len() {
+            outcome.key = Some(key::group_key(&step.gate, &members));
+        }
+    }
+    Some(outcome)
+}
+
+fn settled_status(
     step: &Step,
     done: &BTreeMap<String, Outcome>,
     cancel: &CancellationToken,
@@ -209,4 +406,72 @@ fn blocks(dep: &Outcome) -> bool {
         Status::Blocked { .. } => true,
         _ => dep.status.is_failure() && !dep.optional,
     }
+}
+
+/// What a run would do with a gate, without running anything.
+#[derive(Debug, Clone)]
+pub struct Forecast {
+    pub keyed: Option<Keyed>,
+    pub key: Option<Digest>,
+    /// A usable cache entry exists.
+    pub cached: bool,
+    /// Why it would run, when it would.
+    pub reason: String,
+}
+
+/// Keys every step of `plan` on the files as they are now, and asks the cache about each:
+/// `--dry-run` and `gate explain`. A gate whose inputs a dependency generates is keyed on
+/// what is on disk now, which the real run may change.
+pub fn forecast(plan: &Plan, keyer: &Keyer, options: &Options) -> BTreeMap<String, Forecast> {
+    let mut forecasts: BTreeMap<String, Forecast> = BTreeMap::new();
+    for step in &plan.steps {
+        let deps: BTreeMap<String, Digest> = step
+            .deps
+            .iter()
+            .filter_map(|d| Some((d.clone(), forecasts.get(d)?.key?)))
+            .collect();
+        let forecast = match &step.decision {
+            Decision::Run(job) => {
+                let keyed = keyer.key(&step.gate, job, &deps);
+                let cacheable = keyer.cacheable(&step.gate, job);
+                let cached = cacheable.is_ok()
+                    && options.read_cache
+                    && options
+                        .cache
+                        .as_ref()
+                        .is_some_and(|c| matches!(c.get(&keyed.key), Ok(Some(_))));
+                let reason = match cached {
+                    true => String::new(),
+                    false => key::why(
+                        &options.keys,
+                        &step.gate,
+                        &keyed.material,
+                        &keyed.key,
+                        cacheable,
+                        options.read_cache,
+                    ),
+                };
+                Forecast {
+                    key: Some(keyed.key),
+                    keyed: Some(keyed),
+                    cached,
+                    reason,
+                }
+            }
+            Decision::Group if deps.len() == step.deps.len() => Forecast {
+                keyed: None,
+                key: Some(key::group_key(&step.gate, &deps)),
+                cached: false,
+                reason: String::new(),
+            },
+            _ => Forecast {
+                keyed: None,
+                key: None,
+                cached: false,
+                reason: String::new(),
+            },
+        };
+        forecasts.insert(step.gate.clone(), forecast);
+    }
+    forecasts
 }

@@ -446,7 +446,7 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
         .stdout(
             "plan for ci: 3 gates, at most 3 at a time
      skip  docker  missing tool no-such-tool-xyz
-      run  lint
+      run  lint    never cached: no `inputs` declared
            $ touch ran
            $ echo floor 90
     group  ci      docker, lint
