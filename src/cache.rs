@@ -132,7 +132,22 @@ impl Cache {
     /// Restores an entry's outputs under `root`, byte for byte with their modes; files that
     /// are already identical are left alone. All or nothing: every blob is staged next to its
     /// destination and verified before the first rename. Gives the number of files written.
-    pub fn restore(&self, entry: &Entry, root: &Path, index: &Index) -> Result<usize, String> {
+    pub fn restore(
+        &self,
+        entry: &Entry,
+        root: &Path,
+        index: &Index,
+        declared: &inputs::Outputs,
+    ) -> Result<usize, String> {
+        // An entry may come from another checkout or machine: it writes nowhere but where
+        // this gate declares outputs, and never outside the root.
+        if let Some(bad) = entry.outputs.iter().find(|o| !declared.allows(&o.path)) {
+            let message = format!(
+                "it would write {:?}, which is not a declared output",
+                bad.path
+            );
+            return Err(self.damaged(entry, message));
+        }
         let paths: Vec<&str> = entry.outputs.iter().map(|o| o.path.as_str()).collect();
         let current = index.restat(&paths);
         let mut staged = Vec::new();
@@ -187,7 +202,7 @@ impl Cache {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         let mut temp = tempfile::Builder::new()
-            .prefix(".gate-restore-")
+            .prefix(inputs::STAGING)
             .tempfile_in(parent)
             .map_err(|e| format!("cannot write in {}: {e}", parent.display()))?;
         let (copied, actual) = copy_hashing(&mut source, temp.as_file_mut())
@@ -216,7 +231,9 @@ impl Cache {
         let Some(log) = &entry.log else {
             return Ok(());
         };
-        let temp = self.stage(&log.digest.0, log.size, destination, 0o644)?;
+        let temp = self
+            .stage(&log.digest.0, log.size, destination, 0o644)
+            .map_err(|message| self.damaged(entry, message))?;
         temp.persist(destination)
             .map_err(|e| format!("cannot write {}: {}", destination.display(), e.error))?;
         Ok(())
@@ -395,6 +412,9 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
             continue;
         };
         for name in names.flatten() {
+            if name.file_name().to_string_lossy().starts_with(".tmp-") {
+                continue;
+            }
             if let Ok(meta) = name.metadata()
                 && meta.is_file()
             {

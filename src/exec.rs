@@ -6,7 +6,7 @@
 //! too: a gate never leaves orphans.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -96,6 +96,9 @@ pub struct Outcome {
     pub reason: Option<String>,
     /// Warnings about the gate that do not change its status (a damaged cache entry).
     pub notes: Vec<String>,
+    /// This gate, or one it depends on, ran commands in this run (and may have written
+    /// files that its dependents read).
+    pub ran: bool,
 }
 
 impl Outcome {
@@ -111,6 +114,7 @@ impl Outcome {
             lookup: Lookup::NotAsked,
             reason: None,
             notes: Vec::new(),
+            ran: false,
         }
     }
 }
@@ -234,7 +238,8 @@ async fn line_status(
         .try_clone()
         .map_err(|e| format!("cannot create a pipe: {e}"))?;
     let (program, arguments) = job.shell.split_first().ok_or("the shell is empty")?;
-    let mut command = Command::new(program);
+    // Resolved once by the plan: no PATH search per line.
+    let mut command = Command::new(job.program.as_deref().unwrap_or(Path::new(program)));
     command
         .args(arguments)
         .arg(line)
@@ -253,9 +258,9 @@ async fn line_status(
         spawned.map_err(|e| format!("cannot start `{program}` in {}: {e}", job.cwd.display()))?;
     let group = child.id().map(|id| id as libc::pid_t);
 
-    let stream = stream.cloned();
-    let gate = gate.to_owned();
-    let copier = tokio::task::spawn_blocking(move || copy(reader, file, &gate, stream.as_ref()));
+    let receiver = tokio::net::unix::pipe::Receiver::from_owned_fd(reader.into())
+        .map_err(|e| format!("cannot read the output pipe: {e}"))?;
+    let copier = tokio::spawn(copy(receiver, file, gate.to_owned(), stream.cloned()));
 
     let sleep = async {
         match deadline {
@@ -294,27 +299,28 @@ async fn line_status(
 }
 
 /// Copies the pipe to the log line by line (bytes as they are), and to `stream` as text.
-fn copy(
-    reader: std::io::PipeReader,
+async fn copy(
+    receiver: tokio::net::unix::pipe::Receiver,
     mut file: File,
-    gate: &str,
-    stream: Option<&UnboundedSender<Event>>,
+    gate: String,
+    stream: Option<UnboundedSender<Event>>,
 ) -> File {
-    let mut reader = BufReader::new(reader);
+    use tokio::io::AsyncBufReadExt;
+    let mut reader = tokio::io::BufReader::new(receiver);
     let mut buffer = Vec::new();
     loop {
         buffer.clear();
-        match reader.read_until(b'\n', &mut buffer) {
+        match reader.read_until(b'\n', &mut buffer).await {
             Ok(0) | Err(_) => break,
             Ok(_) => {
                 // A full disk must not stop the gate: the log is best effort, the exit code is not.
                 let _ = file.write_all(&buffer);
-                if let Some(stream) = stream {
+                if let Some(stream) = &stream {
                     let text = String::from_utf8_lossy(&buffer)
                         .trim_end_matches(['\n', '\r'])
                         .to_owned();
                     let _ = stream.send(Event::Output(Line {
-                        gate: gate.to_owned(),
+                        gate: gate.clone(),
                         text,
                     }));
                 }

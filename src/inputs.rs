@@ -11,15 +11,18 @@
 //! and mode → blake3) so an unchanged file is never read twice. A file modified in the same
 //! second as it was hashed is not trusted next time (racy timestamps), and hashing is parallel.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use globset::{GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+/// The name prefix of the temporary file an output is restored through.
+pub const STAGING: &str = ".gate-restore-";
 
 /// A blake3 digest.
 pub type Digest = blake3::Hash;
@@ -70,8 +73,9 @@ pub struct FileState {
 #[derive(Debug, Clone)]
 struct Pattern {
     prefix: String,
-    /// `None` for a literal path (a file, or a directory meaning everything under it).
-    rest: Option<GlobMatcher>,
+    /// `None` for a literal path (a file, or a directory meaning everything under it). A set
+    /// of one, because a set picks a fast strategy where a lone matcher always runs a regex.
+    rest: Option<GlobSet>,
 }
 
 impl Pattern {
@@ -85,10 +89,13 @@ impl Pattern {
         let rest = match &parts[literal..] {
             [] => None,
             rest => Some(
-                GlobBuilder::new(&rest.join("/"))
-                    .literal_separator(true)
-                    .build()?
-                    .compile_matcher(),
+                GlobSetBuilder::new()
+                    .add(
+                        GlobBuilder::new(&rest.join("/"))
+                            .literal_separator(true)
+                            .build()?,
+                    )
+                    .build()?,
             ),
         };
         Ok(Pattern { prefix, rest })
@@ -196,67 +203,18 @@ impl Outputs {
     pub fn gate(&self) -> &str {
         &self.gate
     }
-}
 
-/// A file a gate reads, with the stat it was (or will be) hashed under.
-pub type Listed = (String, Stat);
-
-/// The files under the walked prefixes, sorted by path, as they were at the start of the run.
-#[derive(Debug, Default)]
-pub struct Tree {
-    files: Vec<Listed>,
-    roots: Vec<String>,
-}
-
-impl Tree {
-    /// Walks the prefixes of the globs of `specs`, in parallel, skipping ignored files,
-    /// `.git/` and the state directory (and `skip`, the cache directory when inside the root).
-    pub fn walk(root: &Path, specs: &[&Spec], skip: &[PathBuf]) -> Tree {
-        let mut roots: Vec<String> = specs
-            .iter()
-            .flat_map(|s| s.globs.iter().map(|g| g.prefix.clone()))
-            .collect();
-        roots.sort();
-        roots.dedup();
-        // Keep only outermost prefixes: `src` covers `src/a`.
-        let mut outer: Vec<String> = Vec::new();
-        for candidate in roots {
-            if !outer.iter().any(|o| within(&candidate, o)) {
-                outer.push(candidate);
-            }
-        }
-        let files = walk(root, &outer, true, skip);
-        Tree {
-            files,
-            roots: outer,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.files.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-
-    /// The listed files under `prefix` (everything for `""`).
-    fn under(&self, prefix: &str) -> &[Listed] {
-        if prefix.is_empty() {
-            return &self.files;
-        }
-        let start = self.files.partition_point(|(p, _)| p.as_str() < prefix);
-        let end = start
-            + self.files[start..]
-                .iter()
-                .take_while(|(p, _)| p.starts_with(prefix))
-                .count();
-        &self.files[start..end]
-    }
-
-    /// Whether the walk covered `path`, so that its absence from the list means it is gone.
-    fn covers(&self, path: &str) -> bool {
-        self.roots.iter().any(|r| within(path, r))
+    /// Whether `path` (from a cache entry) is a place this gate may write: a plain relative
+    /// path, inside the root, outside `.git/` and `.gate/`, matched by a declared output.
+    pub fn allows(&self, path: &str) -> bool {
+        let plain = !path.is_empty()
+            && !path.starts_with('/')
+            && path
+                .split('/')
+                .all(|part| !matches!(part, "" | "." | ".." | ".git"));
+        plain
+            && !within(path, crate::model::STATE_DIR)
+            && self.patterns.iter().any(|p| p.is_match(path))
     }
 }
 
@@ -353,7 +311,12 @@ pub fn produced(root: &Path, outputs: &Outputs) -> Vec<Listed> {
     let mut files: Vec<Listed> = Vec::new();
     for output in &outputs.patterns {
         for (path, stat) in walk(root, std::slice::from_ref(&output.prefix), false, &[]) {
-            if output.is_match(&path) {
+            // A restore interrupted by `kill -9` can leave its staging file behind.
+            let staging = path
+                .rsplit('/')
+                .next()
+                .is_some_and(|n| n.starts_with(STAGING));
+            if output.is_match(&path) && !staging {
                 files.push((path, stat));
             }
         }
@@ -363,91 +326,59 @@ pub fn produced(root: &Path, outputs: &Outputs) -> Vec<Listed> {
     files
 }
 
-/// The files a gate reads now: what `spec` matches in the tree, plus its literal paths and
-/// the matching files of `outputs` (other gates' declarations), looked at afresh; sorted.
-pub fn resolve(
-    root: &Path,
-    spec: &Spec,
-    tree: &Tree,
-    outputs: &[Outputs],
-    gate: &str,
-    index: &Index,
-) -> Vec<Listed> {
-    let mut found: HashMap<String, Stat> = HashMap::new();
-    for glob in &spec.globs {
-        for (path, stat) in tree.under(&glob.prefix) {
-            if glob.is_match(path) && !spec.excluded(path) {
-                // A file stat'ed again since the walk (after a fix gate ran) is as it is now.
-                match index.fresh(path) {
-                    None => found.insert(path.clone(), *stat),
-                    Some(Some(now)) => found.insert(path.clone(), now),
-                    Some(None) => None,
-                };
-            }
-        }
-    }
-    for literal in &spec.literals {
-        let path = root.join(literal);
-        match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_file() && !spec.excluded(literal) => {
-                found.insert(literal.clone(), Stat::of(&meta));
-            }
-            // A literal directory: everything under it, with the ignore files applying below it.
-            Ok(meta) if meta.is_dir() => {
-                for (path, stat) in walk(root, std::slice::from_ref(literal), true, &[]) {
-                    if !spec.excluded(&path) {
-                        found.insert(path, stat);
-                    }
-                }
-            }
-            // Missing: not an input (until it exists, which changes the key).
-            _ => {}
-        }
-    }
-    // Generated inputs: another gate's outputs, as they are now.
-    let includes: Vec<&Pattern> = spec.globs.iter().collect();
-    for other in outputs.iter().filter(|o| o.gate != gate) {
-        for output in &other.patterns {
-            let relevant = includes.iter().any(|g| g.overlaps(output))
-                || spec
-                    .literals
-                    .iter()
-                    .any(|l| within(l, &output.prefix) || within(&output.prefix, l));
-            if !relevant {
-                continue;
-            }
-            // The walk's view of this place is stale: forget it and look again.
-            found.retain(|path, _| !(output.is_match(path) || within(path, &output.prefix)));
-            for (path, stat) in walk(root, std::slice::from_ref(&output.prefix), false, &[]) {
-                let wanted = includes.iter().any(|g| g.is_match(&path))
-                    || spec.literals.iter().any(|l| within(&path, l));
-                if output.is_match(&path) && wanted && !spec.excluded(&path) {
-                    found.insert(path, stat);
-                }
-            }
-        }
-    }
-    let mut files: Vec<Listed> = found.into_iter().collect();
-    files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    files
+/// A file listed by a walk, with its stat then.
+pub type Listed = (String, Stat);
+
+/// A file a gate reads, as resolved: its path and stat, and where the index keeps it.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub path: Arc<str>,
+    pub stat: Stat,
+    /// Its place in the walked tree, or `None` for a file looked at on its own (a literal
+    /// path, a generated output, a tool).
+    tree: Option<usize>,
 }
 
-/// Digests of files, through the persistent stat cache.
+impl Input {
+    /// A file outside the walk (an absolute tool path, say).
+    pub fn single(path: &str, stat: Stat) -> Input {
+        Input {
+            path: Arc::from(path),
+            stat,
+            tree: None,
+        }
+    }
+}
+
+/// A walked file and what is known of it: its stat now (`None` once it is gone) and its
+/// digest when the stat cache vouched for it or it was hashed in this run.
+#[derive(Debug)]
+struct TreeFile {
+    path: Arc<str>,
+    slot: Mutex<Slot>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    stat: Option<Stat>,
+    digest: Option<Digest>,
+    hashed_at: i64,
+}
+
+/// The walk of every selected gate's glob prefixes, and the digests of files: the persistent
+/// stat cache joined with it, plus what this run hashes.
 #[derive(Debug)]
 pub struct Index {
     root: PathBuf,
     file: PathBuf,
-    saved: HashMap<String, Record>,
-    seen: Mutex<Seen>,
-}
-
-#[derive(Debug, Default)]
-struct Seen {
-    records: HashMap<String, Record>,
-    /// Files stat'ed again during the run (after a gate ran): their state now, `None` when
-    /// gone. It overrides what the walk saw, so dependents of a `fix` gate see its edits.
-    fresh: HashMap<String, Option<Stat>>,
-    changed: bool,
+    /// Sorted by path.
+    tree: Vec<TreeFile>,
+    /// The outermost walked prefixes.
+    roots: Vec<String>,
+    saved: Saved,
+    /// Files outside the tree (literal paths, generated outputs, tools) known in this run.
+    seen: Mutex<HashMap<String, Record>>,
+    dirty: AtomicBool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -472,155 +403,442 @@ impl Record {
     }
 }
 
+/// The stat cache as read: one buffer of paths and records sorted by path, so loading
+/// allocates once and looking up is a binary search.
+#[derive(Debug, Default)]
+struct Saved {
+    paths: Vec<u8>,
+    records: Vec<(u32, u32, Record)>,
+}
+
+impl Saved {
+    fn path(&self, index: usize) -> &str {
+        let (start, len, _) = self.records[index];
+        std::str::from_utf8(&self.paths[start as usize..(start + len) as usize]).unwrap_or("")
+    }
+
+    fn get(&self, path: &str) -> Option<&Record> {
+        let at = self
+            .records
+            .binary_search_by(|(start, len, _)| {
+                let p = &self.paths[*start as usize..(*start + *len) as usize];
+                p.cmp(path.as_bytes())
+            })
+            .ok()?;
+        Some(&self.records[at].2)
+    }
+}
+
 const MAGIC: &[u8; 8] = b"GATESTAT";
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 impl Index {
-    /// Loads the stat cache at `file`; a missing, foreign or corrupted one is empty.
-    pub fn load(root: &Path, file: &Path) -> Index {
+    /// Walks the glob prefixes of `specs` (in parallel; ignored files, `.git/`, the state
+    /// directory and `skip` are not entered) and joins what it finds with the stat cache in
+    /// `file`; a missing, foreign or damaged stat cache is empty.
+    pub fn new(root: &Path, file: &Path, specs: &[&Spec], skip: &[PathBuf]) -> Index {
+        let mut prefixes: Vec<String> = specs
+            .iter()
+            .flat_map(|s| s.globs.iter().map(|g| g.prefix.clone()))
+            .collect();
+        prefixes.sort();
+        prefixes.dedup();
+        // Keep only outermost prefixes: `src` covers `src/a`.
+        let mut roots: Vec<String> = Vec::new();
+        for candidate in prefixes {
+            if !roots.iter().any(|o| within(&candidate, o)) {
+                roots.push(candidate);
+            }
+        }
+        let listed = if roots.is_empty() {
+            Vec::new()
+        } else {
+            walk(root, &roots, true, skip)
+        };
         let saved = std::fs::read(file)
             .ok()
             .and_then(|bytes| decode(&bytes))
             .unwrap_or_default();
+
+        // Join the sorted walk with the sorted stat cache.
+        let mut dirty = false;
+        let mut cursor = 0;
+        let mut tree = Vec::with_capacity(listed.len());
+        for (path, stat) in listed {
+            while cursor < saved.records.len() && saved.path(cursor) < path.as_str() {
+                dirty |= covered(&roots, saved.path(cursor));
+                cursor += 1;
+            }
+            let mut slot = Slot {
+                stat: Some(stat),
+                digest: None,
+                hashed_at: 0,
+            };
+            if cursor < saved.records.len() && saved.path(cursor) == path {
+                let record = saved.records[cursor].2;
+                if record.trusted(&stat) {
+                    slot.digest = Some(record.digest);
+                    slot.hashed_at = record.hashed_at;
+                }
+                cursor += 1;
+            }
+            tree.push(TreeFile {
+                path: Arc::from(path),
+                slot: Mutex::new(slot),
+            });
+        }
+        dirty |= (cursor..saved.records.len()).any(|i| covered(&roots, saved.path(i)));
         Index {
             root: root.to_path_buf(),
             file: file.to_path_buf(),
+            tree,
+            roots,
             saved,
-            seen: Mutex::new(Seen::default()),
+            seen: Mutex::new(HashMap::new()),
+            dirty: AtomicBool::new(dirty),
         }
     }
 
-    /// The states of `files` (relative to the root, or absolute), hashing in parallel what the
-    /// stat cache cannot vouch for. A file that vanished or cannot be read is `None`.
-    pub fn states(&self, files: &[Listed]) -> Vec<Option<FileState>> {
-        let mut states: Vec<Option<FileState>> = vec![None; files.len()];
-        let mut todo: Vec<usize> = Vec::new();
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            for (index, (path, stat)) in files.iter().enumerate() {
-                let known = seen
-                    .records
-                    .get(path)
-                    .filter(|r| r.stat == *stat)
-                    .or_else(|| self.saved.get(path).filter(|r| r.trusted(stat)))
-                    .copied();
-                match known {
-                    Some(record) => {
-                        states[index] = Some(FileState {
-                            stat: *stat,
-                            digest: record.digest,
-                        });
-                        seen.records.entry(path.clone()).or_insert(record);
+    /// Files listed by the walk.
+    pub fn walked(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// The tree's files under `prefix` (all for `""`), as a range of indices.
+    fn under(&self, prefix: &str) -> std::ops::Range<usize> {
+        if prefix.is_empty() {
+            return 0..self.tree.len();
+        }
+        let start = self.tree.partition_point(|f| &*f.path < prefix);
+        let end = start
+            + self.tree[start..]
+                .iter()
+                .take_while(|f| f.path.starts_with(prefix))
+                .count();
+        start..end
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Stats a walked file again; a change drops its digest.
+    fn refresh(&self, index: usize) {
+        let file = &self.tree[index];
+        let stat = std::fs::metadata(self.root.join(&*file.path))
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| Stat::of(&m));
+        let mut slot = file.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.stat != stat {
+            *slot = Slot {
+                stat,
+                digest: None,
+                hashed_at: 0,
+            };
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn tree_index(&self, path: &str) -> Option<usize> {
+        self.tree.binary_search_by(|f| (*f.path).cmp(path)).ok()
+    }
+
+    fn slot(&self, index: usize) -> Slot {
+        *self.tree[index]
+            .slot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The files a gate reads now: what `spec`'s globs match in the tree, minus exclusions,
+    /// plus its literal paths and the matching files of other gates' `outputs`, both looked
+    /// at afresh (they are matched even when ignored); sorted by path.
+    /// With `fresh`, the walked files are stat'ed again (a dependency ran and may have
+    /// written them).
+    pub fn resolve(&self, spec: &Spec, outputs: &[Outputs], gate: &str, fresh: bool) -> Vec<Input> {
+        // A gate's own outputs are never its inputs, even when its globs match them.
+        let own: Vec<&Pattern> = outputs
+            .iter()
+            .filter(|o| o.gate == gate)
+            .flat_map(|o| o.patterns.iter())
+            .collect();
+        let is_own = |path: &str| own.iter().any(|o| o.is_match(path));
+        let mut indices: Vec<usize> = Vec::new();
+        for glob in &spec.globs {
+            for index in self.under(&glob.prefix) {
+                let path = &self.tree[index].path;
+                if glob.is_match(path) && !spec.excluded(path) && !is_own(path) {
+                    indices.push(index);
+                }
+            }
+        }
+        if fresh {
+            for &index in &indices {
+                self.refresh(index);
+            }
+        }
+        if spec.globs.len() > 1 {
+            indices.sort_unstable();
+            indices.dedup();
+        }
+        let mut extra: Vec<Listed> = Vec::new();
+        for literal in &spec.literals {
+            match std::fs::metadata(self.root.join(literal)) {
+                Ok(meta) if meta.is_file() && !spec.excluded(literal) && !is_own(literal) => {
+                    extra.push((literal.clone(), Stat::of(&meta)));
+                }
+                // A literal directory: everything under it, ignore files applying below it.
+                Ok(meta) if meta.is_dir() => {
+                    let found = walk(&self.root, std::slice::from_ref(literal), true, &[]);
+                    extra.extend(
+                        found
+                            .into_iter()
+                            .filter(|(p, _)| !spec.excluded(p) && !is_own(p)),
+                    );
+                }
+                // Missing: not an input (until it exists, which changes the key).
+                _ => {}
+            }
+        }
+        // Generated inputs: another gate's outputs, as they are now.
+        for other in outputs.iter().filter(|o| o.gate != gate) {
+            for output in &other.patterns {
+                let relevant = spec.globs.iter().any(|g| g.overlaps(output))
+                    || spec
+                        .literals
+                        .iter()
+                        .any(|l| within(l, &output.prefix) || within(&output.prefix, l));
+                if !relevant {
+                    continue;
+                }
+                // The walk's view of this place may be stale: forget it and look again.
+                indices.retain(|&i| {
+                    let path = &self.tree[i].path;
+                    !(output.is_match(path) || within(path, &output.prefix))
+                });
+                for (path, stat) in
+                    walk(&self.root, std::slice::from_ref(&output.prefix), false, &[])
+                {
+                    let wanted = spec.globs.iter().any(|g| g.is_match(&path))
+                        || spec.literals.iter().any(|l| within(&path, l));
+                    if output.is_match(&path) && wanted && !spec.excluded(&path) {
+                        extra.push((path, stat));
                     }
-                    None => todo.push(index),
+                }
+            }
+        }
+        let mut inputs: Vec<Input> = indices
+            .into_iter()
+            .filter_map(|index| {
+                let stat = self.slot(index).stat?;
+                Some(Input {
+                    path: Arc::clone(&self.tree[index].path),
+                    stat,
+                    tree: Some(index),
+                })
+            })
+            .collect();
+        if !extra.is_empty() {
+            inputs.extend(extra.into_iter().map(|(path, stat)| Input {
+                path: Arc::from(path),
+                stat,
+                tree: None,
+            }));
+            // Looked at afresh wins over the walk's view of the same path.
+            inputs.sort_by(|a, b| {
+                a.path
+                    .cmp(&b.path)
+                    .then(b.tree.is_none().cmp(&a.tree.is_none()))
+            });
+            inputs.dedup_by(|a, b| a.path == b.path);
+        }
+        inputs
+    }
+
+    /// The states of `inputs`, hashing in parallel what the stat cache cannot vouch for. A
+    /// file that vanished or cannot be read is `None`.
+    pub fn states(&self, inputs: &[Input]) -> Vec<Option<FileState>> {
+        let mut states: Vec<Option<FileState>> = vec![None; inputs.len()];
+        let mut todo: Vec<(usize, Stat)> = Vec::new();
+        {
+            let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            for (at, input) in inputs.iter().enumerate() {
+                let known = match input.tree {
+                    Some(index) => {
+                        let slot = self.slot(index);
+                        match slot.stat {
+                            None => continue,
+                            Some(stat) => slot.digest.map(|digest| FileState { stat, digest }),
+                        }
+                    }
+                    None => seen
+                        .get(&*input.path)
+                        .filter(|r| r.stat == input.stat)
+                        .or_else(|| {
+                            self.saved
+                                .get(&input.path)
+                                .filter(|r| r.trusted(&input.stat))
+                        })
+                        .map(|r| FileState {
+                            stat: input.stat,
+                            digest: r.digest,
+                        }),
+                };
+                match known {
+                    Some(state) => states[at] = Some(state),
+                    None => {
+                        let stat = match input.tree {
+                            Some(index) => self.slot(index).stat.unwrap_or(input.stat),
+                            None => input.stat,
+                        };
+                        todo.push((at, stat));
+                    }
                 }
             }
         }
         if todo.is_empty() {
             return states;
         }
-        let hashed = parallel(&todo, |&index| self.hash(&files[index].0).ok());
+        let hashed = parallel(&todo, |(at, _)| self.hash(&inputs[*at].path).ok());
         let now = now_seconds();
+        self.dirty.store(true, Ordering::Relaxed);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        for (&index, digest) in todo.iter().zip(hashed) {
-            let (path, stat) = &files[index];
-            if let Some(digest) = digest {
-                let record = Record {
-                    stat: *stat,
-                    digest,
-                    hashed_at: now,
-                };
-                states[index] = Some(FileState {
-                    stat: *stat,
-                    digest,
-                });
-                seen.changed |= self.saved.get(path) != Some(&record);
-                seen.records.insert(path.clone(), record);
+        for ((at, stat), digest) in todo.into_iter().zip(hashed) {
+            let Some(digest) = digest else {
+                continue;
+            };
+            let input = &inputs[at];
+            states[at] = Some(FileState { stat, digest });
+            match input.tree {
+                Some(index) => {
+                    let mut slot = self.tree[index]
+                        .slot
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    if slot.stat == Some(stat) {
+                        slot.digest = Some(digest);
+                        slot.hashed_at = now;
+                    }
+                }
+                None => {
+                    seen.insert(
+                        input.path.to_string(),
+                        Record {
+                            stat,
+                            digest,
+                            hashed_at: now,
+                        },
+                    );
+                }
             }
         }
         states
     }
 
     /// Stats `paths` now and gives their states; `None` for a file that is gone. What is seen
-    /// replaces the walk's view of these files for the rest of the run.
+    /// replaces the walk's view of these files for the rest of the run, so what runs after a
+    /// `fix` gate sees its edits.
     pub fn restat(&self, paths: &[&str]) -> Vec<Option<FileState>> {
-        let listed: Vec<Option<Listed>> = paths
+        let inputs: Vec<Option<Input>> = paths
             .iter()
             .map(|path| {
-                let meta = std::fs::metadata(self.absolute(path)).ok()?;
-                meta.is_file()
-                    .then(|| ((*path).to_owned(), Stat::of(&meta)))
+                let stat = std::fs::metadata(self.root.join(path))
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .map(|m| Stat::of(&m));
+                let tree = self.tree_index(path);
+                if let Some(index) = tree {
+                    let mut slot = self.tree[index]
+                        .slot
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    if slot.stat != stat {
+                        *slot = Slot {
+                            stat,
+                            digest: None,
+                            hashed_at: 0,
+                        };
+                        self.dirty.store(true, Ordering::Relaxed);
+                    }
+                }
+                Some(Input {
+                    path: Arc::from(*path),
+                    stat: stat?,
+                    tree,
+                })
             })
             .collect();
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            for (path, listed) in paths.iter().zip(&listed) {
-                seen.fresh
-                    .insert((*path).to_owned(), listed.as_ref().map(|(_, stat)| *stat));
-            }
-        }
-        let present: Vec<Listed> = listed.iter().flatten().cloned().collect();
+        let present: Vec<Input> = inputs.iter().flatten().cloned().collect();
         let mut states = self.states(&present).into_iter();
-        listed
+        inputs
             .iter()
-            .map(|l| l.as_ref().and_then(|_| states.next().flatten()))
+            .map(|i| i.as_ref().and_then(|_| states.next().flatten()))
             .collect()
-    }
-
-    /// What a file looked like when last stat'ed during this run, if it was after the walk:
-    /// `Some(None)` when it was gone.
-    fn fresh(&self, path: &str) -> Option<Option<Stat>> {
-        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.fresh.get(path).copied()
     }
 
     /// Records a file gate itself just wrote with known content (a restored output).
     pub fn record(&self, path: &str, state: FileState) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        seen.fresh.insert(path.to_owned(), Some(state.stat));
-        seen.records.insert(
+        let now = now_seconds();
+        self.dirty.store(true, Ordering::Relaxed);
+        if let Some(index) = self.tree_index(path) {
+            *self.tree[index]
+                .slot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Slot {
+                stat: Some(state.stat),
+                digest: Some(state.digest),
+                hashed_at: now,
+            };
+            return;
+        }
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(
             path.to_owned(),
             Record {
                 stat: state.stat,
                 digest: state.digest,
-                hashed_at: now_seconds(),
+                hashed_at: now,
             },
         );
-        seen.changed = true;
-    }
-
-    fn absolute(&self, path: &str) -> PathBuf {
-        self.root.join(path)
     }
 
     fn hash(&self, path: &str) -> std::io::Result<Digest> {
         let mut hasher = blake3::Hasher::new();
-        hasher.update_mmap(self.absolute(path))?;
+        hasher.update_mmap(self.root.join(path))?;
         Ok(hasher.finalize())
     }
 
-    /// Writes the stat cache back (atomically) when this run learnt something. Records of
-    /// files under the walked prefixes that the walk no longer found are dropped.
-    pub fn save(&self, tree: &Tree) -> std::io::Result<()> {
-        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let listed: HashSet<&str> = tree.files.iter().map(|(p, _)| p.as_str()).collect();
-        let mut dropped = false;
-        let mut merged: Vec<(&String, &Record)> = Vec::new();
-        for (path, record) in &self.saved {
-            if seen.records.contains_key(path) {
-                continue;
-            }
-            if !path.starts_with('/') && tree.covers(path) && !listed.contains(path.as_str()) {
-                dropped = true;
-                continue;
-            }
-            merged.push((path, record));
-        }
-        if !seen.changed && !dropped {
+    /// Writes the stat cache back (atomically) when this run learnt something: the tree's
+    /// hashed files, the other files seen, and the old records the walk could not have seen.
+    pub fn save(&self) -> std::io::Result<()> {
+        if !self.dirty.load(Ordering::Relaxed) {
             return Ok(());
         }
-        merged.extend(seen.records.iter());
-        let bytes = encode(&merged);
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut records: Vec<(&str, Record)> = Vec::with_capacity(self.tree.len() + seen.len());
+        for file in &self.tree {
+            let slot = self.slot_of(file);
+            if let (Some(stat), Some(digest)) = (slot.stat, slot.digest) {
+                records.push((
+                    &file.path,
+                    Record {
+                        stat,
+                        digest,
+                        hashed_at: slot.hashed_at,
+                    },
+                ));
+            }
+        }
+        records.extend(seen.iter().map(|(path, record)| (path.as_str(), *record)));
+        for index in 0..self.saved.records.len() {
+            let path = self.saved.path(index);
+            if !covered(&self.roots, path) && !seen.contains_key(path) {
+                records.push((path, self.saved.records[index].2));
+            }
+        }
+        records.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        records.dedup_by(|a, b| a.0 == b.0);
+        let bytes = encode(&records);
         let dir = self.file.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         let mut temp = tempfile::NamedTempFile::new_in(dir)?;
@@ -628,6 +846,16 @@ impl Index {
         temp.persist(&self.file).map_err(|e| e.error)?;
         Ok(())
     }
+
+    fn slot_of(&self, file: &TreeFile) -> Slot {
+        *file.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Whether a path lies under one of the walked prefixes (a relative path the walk would
+/// have listed; absolute paths are tools).
+fn covered(roots: &[String], path: &str) -> bool {
+    !path.starts_with('/') && roots.iter().any(|r| within(path, r))
 }
 
 /// Runs `work` over `items` on all cores, keeping the order.
@@ -661,10 +889,10 @@ fn now_seconds() -> i64 {
         .unwrap_or_default()
 }
 
-/// `GATESTAT`, a format number, records, then a blake3 of all that: a torn or edited file
-/// fails the check and is read as empty.
-fn encode(records: &[(&String, &Record)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + records.len() * 96);
+/// `GATESTAT`, a format number, records sorted by path, then a blake3 of all that: a torn
+/// or edited file fails the check and is read as empty.
+fn encode(records: &[(&str, Record)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24 + records.len() * 128);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT.to_le_bytes());
     out.extend_from_slice(&(records.len() as u64).to_le_bytes());
@@ -686,7 +914,7 @@ fn encode(records: &[(&String, &Record)]) -> Vec<u8> {
     out
 }
 
-fn decode(bytes: &[u8]) -> Option<HashMap<String, Record>> {
+fn decode(bytes: &[u8]) -> Option<Saved> {
     let (body, check) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
     if blake3::hash(body) != Digest::from_bytes(check.try_into().ok()?) {
         return None;
@@ -696,10 +924,15 @@ fn decode(bytes: &[u8]) -> Option<HashMap<String, Record>> {
         return None;
     }
     let count = reader.u64()? as usize;
-    let mut records = HashMap::with_capacity(count.min(body.len() / 80));
+    let mut saved = Saved {
+        paths: Vec::with_capacity(body.len() / 2),
+        records: Vec::with_capacity(count.min(body.len() / 90)),
+    };
     for _ in 0..count {
         let length = reader.u32()? as usize;
-        let path = std::str::from_utf8(reader.take(length)?).ok()?.to_owned();
+        let path = std::str::from_utf8(reader.take(length)?).ok()?;
+        let start = u32::try_from(saved.paths.len()).ok()?;
+        saved.paths.extend_from_slice(path.as_bytes());
         let stat = Stat {
             dev: reader.u64()?,
             ino: reader.u64()?,
@@ -714,16 +947,19 @@ fn decode(bytes: &[u8]) -> Option<HashMap<String, Record>> {
             ..stat
         };
         let digest = Digest::from_bytes(reader.take(32)?.try_into().ok()?);
-        records.insert(
-            path,
+        saved.records.push((
+            start,
+            length as u32,
             Record {
                 stat,
                 digest,
                 hashed_at,
             },
-        );
+        ));
     }
-    Some(records)
+    // Written sorted; a file that is not is not ours.
+    let sorted = (1..saved.records.len()).all(|i| saved.path(i - 1) < saved.path(i));
+    sorted.then_some(saved)
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -780,9 +1016,11 @@ mod tests {
             digest: blake3::hash(b"x"),
             hashed_at: 9,
         };
-        let path = "a/b.py".to_owned();
-        let bytes = encode(&[(&path, &record)]);
-        assert_eq!(decode(&bytes).expect("decodes")[&path], record);
+        let bytes = encode(&[("a/b.py", record)]);
+        assert_eq!(
+            decode(&bytes).expect("decodes").get("a/b.py"),
+            Some(&record)
+        );
         for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
             assert!(decode(&bytes[..cut]).is_none(), "truncated at {cut}");
         }

@@ -10,12 +10,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::inputs::{self, Digest, FileState, Index, Outputs, Spec, Tree};
+use crate::inputs::{self, Digest, FileState, Index, Input, Outputs, Spec};
 use crate::plan::{Decision, Job, Plan};
 
 /// Bumped whenever the material or its encoding changes: every old key then misses.
@@ -93,6 +93,18 @@ pub fn platform() -> String {
 impl Material {
     /// The key: blake3 over a canonical, length-prefixed encoding (no separator ambiguity).
     pub fn key(&self) -> Digest {
+        self.key_with(
+            self.inputs
+                .iter()
+                .map(|i| (i.path.as_str(), &i.digest.0, i.executable)),
+        )
+    }
+
+    /// The key with `inputs` in place of the material's own list (the same encoding).
+    fn key_with<'a>(
+        &self,
+        inputs: impl ExactSizeIterator<Item = (&'a str, &'a Digest, bool)>,
+    ) -> Digest {
         let mut h = Canon(blake3::Hasher::new());
         h.str("gate key");
         h.u64(u64::from(self.format));
@@ -117,11 +129,11 @@ impl Material {
             h.digest(tool.digest.as_ref());
             h.str(tool.version.as_deref().unwrap_or("\0none"));
         }
-        h.u64(self.inputs.len() as u64);
-        for input in &self.inputs {
-            h.str(&input.path);
-            h.0.update(input.digest.0.as_bytes());
-            h.0.update(&[u8::from(input.executable)]);
+        h.u64(inputs.len() as u64);
+        for (path, digest, executable) in inputs {
+            h.str(path);
+            h.0.update(digest.as_bytes());
+            h.0.update(&[u8::from(executable)]);
         }
         h.strs(&self.outputs);
         h.u64(self.deps.len() as u64);
@@ -177,22 +189,37 @@ pub fn group_key(name: &str, members: &BTreeMap<String, Digest>) -> Digest {
     h.0.finalize()
 }
 
-/// A keyed gate: the material, its key, and the input files with the state they were keyed
-/// under (for the read-only check after the run).
+/// A keyed gate: its key, and what it was made of: the material without its inputs, and the
+/// input files with the state they were keyed under (for the read-only check after the run).
+/// The full [`Material`] is only built when it is needed (a miss, `explain`).
 #[derive(Debug, Clone)]
 pub struct Keyed {
-    pub material: Material,
     pub key: Digest,
-    pub files: Vec<(String, FileState)>,
+    base: Material,
+    pub files: Vec<(Arc<str>, FileState)>,
+}
+
+impl Keyed {
+    pub fn material(&self) -> Material {
+        let mut material = self.base.clone();
+        material.inputs = self
+            .files
+            .iter()
+            .map(|(path, state)| InputId {
+                path: path.to_string(),
+                digest: Hex(state.digest),
+                executable: state.stat.executable(),
+            })
+            .collect();
+        material
+    }
 }
 
 type VersionMemo = (String, PathBuf, Vec<ToolId>);
 
-/// What keys gates during a run: the walk, the stat cache and the compiled input specs.
+/// What keys gates during a run: the walk and stat cache, and the compiled input specs.
 #[derive(Debug)]
 pub struct Keyer {
-    root: PathBuf,
-    tree: Tree,
     index: Index,
     specs: HashMap<String, Spec>,
     outputs: Vec<Outputs>,
@@ -219,11 +246,8 @@ impl Keyer {
             })
             .collect();
         let walked: Vec<&Spec> = specs.values().collect();
-        let tree = Tree::walk(root, &walked, skip);
         Keyer {
-            root: root.to_path_buf(),
-            tree,
-            index: Index::load(root, stat_cache),
+            index: Index::new(root, stat_cache, &walked, skip),
             specs,
             outputs: all_outputs.to_vec(),
             versions: Mutex::new(HashMap::new()),
@@ -232,7 +256,7 @@ impl Keyer {
 
     /// Files listed by the walk.
     pub fn walked(&self) -> usize {
-        self.tree.len()
+        self.index.walked()
     }
 
     /// Whether a gate's result may be stored and restored: `cache` on, not a fix gate, and
@@ -249,23 +273,24 @@ impl Keyer {
         }
     }
 
-    /// Keys a gate now: resolves and hashes its inputs, identifies its tools.
-    pub fn key(&self, gate: &str, job: &Job, deps: &BTreeMap<String, Digest>) -> Keyed {
+    /// Keys a gate now: resolves and hashes its inputs, identifies its tools. With `fresh`
+    /// (something upstream ran in this run and may have written files), every input is
+    /// stat'ed again instead of trusting the walk.
+    pub fn key(
+        &self,
+        gate: &str,
+        job: &Job,
+        deps: &BTreeMap<String, Digest>,
+        fresh: bool,
+    ) -> Keyed {
         let empty = Spec::new(&[]);
         let spec = self.specs.get(gate).unwrap_or(&empty);
-        let listed = inputs::resolve(
-            &self.root,
-            spec,
-            &self.tree,
-            &self.outputs,
-            gate,
-            &self.index,
-        );
-        let states = self.index.states(&listed);
-        let files: Vec<(String, FileState)> = listed
+        let inputs = self.index.resolve(spec, &self.outputs, gate, fresh);
+        let states = self.index.states(&inputs);
+        let files: Vec<(Arc<str>, FileState)> = inputs
             .into_iter()
             .zip(states)
-            .filter_map(|((path, _), state)| Some((path, state?)))
+            .filter_map(|(input, state)| Some((input.path, state?)))
             .collect();
         let tools = self.tools(job);
         let hash_env = job
@@ -277,7 +302,7 @@ impl Keyer {
                 (name.clone(), digest)
             })
             .collect();
-        let material = Material {
+        let base = Material {
             format: KEY_FORMAT,
             gate: gate.to_owned(),
             run: job.run.clone(),
@@ -286,33 +311,27 @@ impl Keyer {
             env: job.declared_env.clone(),
             hash_env,
             tools,
-            inputs: files
-                .iter()
-                .map(|(path, state)| InputId {
-                    path: path.clone(),
-                    digest: Hex(state.digest),
-                    executable: state.stat.executable(),
-                })
-                .collect(),
+            inputs: Vec::new(),
             outputs: job.outputs.clone(),
             deps: deps.iter().map(|(n, k)| (n.clone(), Hex(*k))).collect(),
             platform: platform(),
         };
-        Keyed {
-            key: material.key(),
-            material,
-            files,
-        }
+        let key = base.key_with(
+            files
+                .iter()
+                .map(|(path, state)| (&**path, &state.digest, state.stat.executable())),
+        );
+        Keyed { key, base, files }
     }
 
     fn tools(&self, job: &Job) -> Vec<ToolId> {
-        let listed: Vec<inputs::Listed> = job
+        let listed: Vec<Input> = job
             .tools
             .iter()
             .filter_map(|tool| {
                 let meta = std::fs::metadata(&tool.path).ok()?;
-                Some((
-                    tool.path.to_string_lossy().into_owned(),
+                Some(Input::single(
+                    &tool.path.to_string_lossy(),
                     inputs::Stat::of(&meta),
                 ))
             })
@@ -321,17 +340,23 @@ impl Keyer {
         let digests: HashMap<&str, Digest> = listed
             .iter()
             .zip(&states)
-            .filter_map(|((path, _), state)| Some((path.as_str(), state.as_ref()?.digest)))
+            .filter_map(|(input, state)| Some((&*input.path, state.as_ref()?.digest)))
             .collect();
         let mut tools: Vec<ToolId> = job
             .tools
             .iter()
             .map(|tool| {
                 let path = tool.path.to_string_lossy().into_owned();
+                // A tool in the checkout (a repo script) is named relative to the root, so
+                // two checkouts of one commit share keys.
+                let named = match tool.path.strip_prefix(self.index.root()) {
+                    Ok(inside) => inside.to_string_lossy().into_owned(),
+                    Err(_) => path.clone(),
+                };
                 ToolId {
                     name: tool.name.clone(),
                     digest: digests.get(path.as_str()).copied().map(Hex),
-                    path,
+                    path: named,
                     version: None,
                 }
             })
@@ -373,7 +398,7 @@ impl Keyer {
     /// The input files whose content changed since `keyed` was taken (or that are gone):
     /// what a read-only gate must not do. The stat cache learns the new states either way.
     pub fn changed(&self, keyed: &Keyed) -> Vec<String> {
-        let paths: Vec<&str> = keyed.files.iter().map(|(p, _)| p.as_str()).collect();
+        let paths: Vec<&str> = keyed.files.iter().map(|(p, _)| &**p).collect();
         let now = self.index.restat(&paths);
         keyed
             .files
@@ -385,7 +410,7 @@ impl Keyer {
                         || after.stat.executable() != before.stat.executable()
                 })
             })
-            .map(|((path, _), _)| path.clone())
+            .map(|((path, _), _)| path.to_string())
             .collect()
     }
 
@@ -404,7 +429,7 @@ impl Keyer {
 
     /// Saves the stat cache; errors are not worth failing a run for.
     pub fn save(&self) -> std::io::Result<()> {
-        self.index.save(&self.tree)
+        self.index.save()
     }
 }
 

@@ -40,17 +40,22 @@ pub struct Selection {
 }
 
 /// The caller's world as the plan sees it: environment and working root.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Context {
     pub root: PathBuf,
     pub env: BTreeMap<OsString, OsString>,
+    /// Shells resolved so far, by (program, PATH, cwd).
+    shells: std::sync::Mutex<ShellMemo>,
 }
+
+type ShellMemo = std::collections::HashMap<(String, Option<OsString>, PathBuf), Option<PathBuf>>;
 
 impl Context {
     pub fn from_process(root: &Path) -> Context {
         Context {
             root: root.to_path_buf(),
             env: std::env::vars_os().collect(),
+            shells: Default::default(),
         }
     }
 
@@ -87,6 +92,8 @@ pub enum Decision {
 pub struct Job {
     pub run: Vec<String>,
     pub shell: Vec<String>,
+    /// The shell's program resolved on the gate's PATH (`None`: left to fail at spawn).
+    pub program: Option<PathBuf>,
     /// Absolute.
     pub cwd: PathBuf,
     pub env: BTreeMap<OsString, OsString>,
@@ -277,9 +284,19 @@ fn job(graph: &Graph, name: &str, context: &Context) -> Decision {
     if !missing.is_empty() {
         return Decision::Skip(SkipReason::MissingTool(missing));
     }
+    let program = gate.shell.first().and_then(|shell| {
+        // One lookup per shell, PATH and directory, not one per gate.
+        let memo = (shell.clone(), search_path.clone(), cwd.clone());
+        let mut shells = context.shells.lock().unwrap_or_else(|e| e.into_inner());
+        shells
+            .entry(memo)
+            .or_insert_with(|| which::which_in(shell, search_path.as_ref(), &cwd).ok())
+            .clone()
+    });
     Decision::Run(Box::new(Job {
         run: gate.run.clone(),
         shell: gate.shell.clone(),
+        program,
         cwd,
         env,
         timeout: gate.timeout,

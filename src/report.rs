@@ -751,7 +751,7 @@ pub fn explain(gate: &str, plan: &Plan, forecast: &BTreeMap<String, Forecast>, k
             };
             let _ = writeln!(out, "{gate}: {verdict}");
             let _ = writeln!(out, "  key: {}", keyed.key.to_hex());
-            let material = &keyed.material;
+            let material = &keyed.material();
             let _ = writeln!(
                 out,
                 "  inputs: {} ({} bytes)",

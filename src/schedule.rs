@@ -5,7 +5,7 @@
 //! failure cancels the running gates and starts nothing new; cancellation (Ctrl-C) does the
 //! same. Events go to the caller as they happen; printing them is `report`'s job.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,59 +70,85 @@ pub async fn schedule(
 ) -> Run {
     let started_at = Instant::now();
     let logs_ready = std::fs::create_dir_all(&options.logs);
+    let steps = &plan.steps;
+    let position: HashMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.gate.as_str(), i))
+        .collect();
+    // Dependencies not yet done, and who waits on each step: a step is looked at once when
+    // its last dependency finishes, not on every pass (500 gates stay linear).
+    let mut pending: Vec<usize> = steps.iter().map(|s| s.deps.len()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, step) in steps.iter().enumerate() {
+        for dep in &step.deps {
+            dependents[position[dep.as_str()]].push(i);
+        }
+    }
+    // Ready to settle, and settled as "must run" but waiting for a slot; both in plan order.
+    let mut ready: BTreeSet<usize> = (0..steps.len()).filter(|&i| pending[i] == 0).collect();
+    let mut runnable: BTreeSet<usize> = BTreeSet::new();
     let mut done: BTreeMap<String, Outcome> = BTreeMap::new();
     let mut running: JoinSet<Outcome> = JoinSet::new();
-    let mut waiting: Vec<&Step> = plan.steps.iter().collect();
+    let finish = |outcome: Outcome,
+                  done: &mut BTreeMap<String, Outcome>,
+                  ready: &mut BTreeSet<usize>,
+                  pending: &mut Vec<usize>| {
+        let at = position[outcome.gate.as_str()];
+        for &dependent in &dependents[at] {
+            pending[dependent] -= 1;
+            if pending[dependent] == 0 {
+                ready.insert(dependent);
+            }
+        }
+        let _ = events.send(Event::Finished(outcome.clone()));
+        done.insert(outcome.gate.clone(), outcome);
+    };
     loop {
-        // Settle everything that can be decided now, start what may start; repeat until stable
-        // because a settled group can make its dependents ready.
+        // Settle what can be decided now (a settled group can make more ready), then start
+        // what may start.
         loop {
-            let mut progressed = false;
-            let mut still_waiting = Vec::new();
-            for step in waiting {
-                if !step.deps.iter().all(|d| done.contains_key(d.as_str())) {
-                    still_waiting.push(step);
-                    continue;
-                }
-                let settled = match settle(step, &done, &cancel) {
-                    Some(outcome) => Some(outcome),
-                    None if running.len() < options.jobs.max(1) => {
-                        let Decision::Run(job) = &step.decision else {
-                            unreachable!("settle decides every non-run step")
-                        };
-                        let task = Task {
-                            gate: step.gate.clone(),
-                            job: (**job).clone(),
-                            optional: step.optional,
-                            deps: dep_keys(step, &done),
-                            log: options.logs.join(format!("{}.log", step.gate)),
-                            keyer: Arc::clone(&keyer),
-                            options: options.clone(),
-                            cancel: cancel.clone(),
-                            stream: options.stream.then(|| events.clone()),
-                            creation: logs_ready
-                                .as_ref()
-                                .err()
-                                .map(|e| format!("cannot create {}: {e}", options.logs.display())),
-                        };
-                        let _ = events.send(Event::Started(step.gate.clone()));
-                        running.spawn(task.run());
-                        progressed = true;
-                        None
-                    }
+            while let Some(i) = ready.pop_first() {
+                match settle(&steps[i], &done, &cancel) {
+                    Some(outcome) => finish(outcome, &mut done, &mut ready, &mut pending),
                     None => {
-                        still_waiting.push(step);
-                        continue;
+                        runnable.insert(i);
                     }
-                };
-                if let Some(outcome) = settled {
-                    let _ = events.send(Event::Finished(outcome.clone()));
-                    done.insert(step.gate.clone(), outcome);
-                    progressed = true;
                 }
             }
-            waiting = still_waiting;
-            if !progressed {
+            while running.len() < options.jobs.max(1) {
+                let Some(i) = runnable.pop_first() else {
+                    break;
+                };
+                let step = &steps[i];
+                // Cancellation may have come since the step became ready.
+                if let Some(outcome) = settle(step, &done, &cancel) {
+                    finish(outcome, &mut done, &mut ready, &mut pending);
+                    continue;
+                }
+                let Decision::Run(job) = &step.decision else {
+                    unreachable!("settle decides every non-run step")
+                };
+                let task = Task {
+                    gate: step.gate.clone(),
+                    job: (**job).clone(),
+                    optional: step.optional,
+                    deps: dep_keys(step, &done),
+                    fresh: step.deps.iter().any(|d| done[d.as_str()].ran),
+                    log: options.logs.join(format!("{}.log", step.gate)),
+                    keyer: Arc::clone(&keyer),
+                    options: options.clone(),
+                    cancel: cancel.clone(),
+                    stream: options.stream.then(|| events.clone()),
+                    creation: logs_ready
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("cannot create {}: {e}", options.logs.display())),
+                };
+                let _ = events.send(Event::Started(step.gate.clone()));
+                running.spawn(task.run());
+            }
+            if ready.is_empty() {
                 break;
             }
         }
@@ -140,8 +166,7 @@ pub async fn schedule(
         {
             cancel.cancel();
         }
-        let _ = events.send(Event::Finished(outcome.clone()));
-        done.insert(outcome.gate.clone(), outcome);
+        finish(outcome, &mut done, &mut ready, &mut pending);
     }
 
     let outcomes = plan
@@ -173,6 +198,8 @@ struct Task {
     job: Job,
     optional: bool,
     deps: BTreeMap<String, Digest>,
+    /// Something upstream ran in this run: key on the files as they are now.
+    fresh: bool,
     log: PathBuf,
     keyer: Arc<Keyer>,
     options: Options,
@@ -185,30 +212,39 @@ impl Task {
     async fn run(self) -> Outcome {
         let start = Instant::now();
         let mut outcome = Outcome::settled(&self.gate, Status::Passed, self.optional);
-        let keyed = {
-            let (keyer, gate, job, deps) = (
+        outcome.ran = self.fresh;
+        // A gate with nothing to read or run for its key is keyed on the spot; the rest off
+        // the scheduler's thread.
+        let light =
+            self.job.inputs.is_empty() && self.job.tools.is_empty() && self.job.version.is_none();
+        let keyed = if light {
+            self.keyer.key(&self.gate, &self.job, &self.deps, false)
+        } else {
+            let (keyer, gate, job, deps, fresh) = (
                 Arc::clone(&self.keyer),
                 self.gate.clone(),
                 self.job.clone(),
                 self.deps.clone(),
+                self.fresh,
             );
-            blocking(move || keyer.key(&gate, &job, &deps)).await
+            blocking(move || keyer.key(&gate, &job, &deps, fresh)).await
         };
         outcome.key = Some(keyed.key);
         let cacheable = self.keyer.cacheable(&self.gate, &self.job).is_ok();
         let cache = self.options.cache.clone().filter(|_| cacheable);
 
         if let Some(cache) = cache.clone().filter(|_| self.options.read_cache) {
-            let (root, keyer, key) = (
+            let (root, keyer, key, declared) = (
                 self.options.root.clone(),
                 Arc::clone(&self.keyer),
                 keyed.key,
+                self.keyer.outputs_of(&self.gate),
             );
             let found = blocking(move || -> Result<Option<Entry>, String> {
                 let Some(entry) = cache.get(&key)? else {
                     return Ok(None);
                 };
-                cache.restore(&entry, &root, keyer.index())?;
+                cache.restore(&entry, &root, keyer.index(), &declared)?;
                 Ok(Some(entry))
             })
             .await;
@@ -233,7 +269,7 @@ impl Task {
             let (keys, gate, material, key, read) = (
                 self.options.keys.clone(),
                 self.gate.clone(),
-                keyed.material.clone(),
+                keyed.material(),
                 keyed.key,
                 self.options.read_cache,
             );
@@ -243,6 +279,7 @@ impl Task {
         }
 
         outcome.log = Some(self.log.clone());
+        outcome.ran = true;
         let ran = Instant::now();
         outcome.status = match &self.creation {
             Some(message) => Status::Failed(Failure::Spawn(message.clone())),
@@ -282,7 +319,9 @@ impl Task {
                 outcome.notes.push(warning);
             }
         }
-        self.remember(&keyed, outcome.status.word()).await;
+        if cacheable {
+            self.remember(&keyed, outcome.status.word()).await;
+        }
         outcome.duration = start.elapsed();
         outcome
     }
@@ -317,7 +356,8 @@ impl Task {
         }
     }
 
-    /// Keeps the key material of this run for `gate explain`, when it is new.
+    /// Keeps the key material of this run for `gate explain`, when it is new (for cacheable
+    /// gates: the others always run, and `explain` says so without it).
     async fn remember(&self, keyed: &Keyed, status: &'static str) {
         let (keys, gate, keyed) = (self.options.keys.clone(), self.gate.clone(), keyed.clone());
         blocking(move || {
@@ -326,7 +366,7 @@ impl Task {
                 let saved = key::Saved {
                     key: Hex(keyed.key),
                     status: status.to_owned(),
-                    material: keyed.material,
+                    material: keyed.material(),
                 };
                 let _ = key::save(&keys, &gate, &saved);
             }
@@ -351,6 +391,7 @@ fn settle(
 ) -> Option<Outcome> {
     let status = settled_status(step, done, cancel)?;
     let mut outcome = Outcome::settled(&step.gate, status, step.optional);
+    outcome.ran = step.deps.iter().any(|d| done[d.as_str()].ran);
     if matches!(step.decision, Decision::Group) {
         let members = dep_keys(step, done);
         if members.len() == step.deps.len() {
@@ -432,7 +473,7 @@ pub fn forecast(plan: &Plan, keyer: &Keyer, options: &Options) -> BTreeMap<Strin
             .collect();
         let forecast = match &step.decision {
             Decision::Run(job) => {
-                let keyed = keyer.key(&step.gate, job, &deps);
+                let keyed = keyer.key(&step.gate, job, &deps, false);
                 let cacheable = keyer.cacheable(&step.gate, job);
                 let cached = cacheable.is_ok()
                     && options.read_cache
@@ -445,7 +486,7 @@ pub fn forecast(plan: &Plan, keyer: &Keyer, options: &Options) -> BTreeMap<Strin
                     false => key::why(
                         &options.keys,
                         &step.gate,
-                        &keyed.material,
+                        &keyed.material(),
                         &keyed.key,
                         cacheable,
                         options.read_cache,
