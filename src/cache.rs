@@ -60,6 +60,14 @@ pub struct OutputFile {
     pub size: u64,
 }
 
+/// Why a restore failed.
+enum Problem {
+    /// The cache is wrong: a blob is missing or does not match.
+    Damaged(String),
+    /// The working tree is in the way (a file where a directory must go, permissions).
+    Local(String),
+}
+
 /// The store, held open (with a shared lock) for a run.
 #[derive(Debug)]
 pub struct Cache {
@@ -167,7 +175,7 @@ impl Cache {
             }
             let temp = self
                 .stage(&output.digest.0, output.size, &destination, output.mode)
-                .map_err(|message| self.damaged(entry, message))?;
+                .map_err(|problem| self.problem(entry, problem))?;
             staged.push((output, destination, temp));
         }
         let count = staged.len();
@@ -194,30 +202,46 @@ impl Cache {
         size: u64,
         destination: &Path,
         mode: u32,
-    ) -> Result<tempfile::NamedTempFile, String> {
+    ) -> Result<tempfile::NamedTempFile, Problem> {
         use std::os::unix::fs::PermissionsExt;
         let blob = self.blob_path(digest);
-        let mut source = File::open(&blob).map_err(|e| format!("blob {}: {e}", blob.display()))?;
+        let mut source = File::open(&blob)
+            .map_err(|e| Problem::Damaged(format!("blob {}: {e}", blob.display())))?;
         let parent = destination.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            .map_err(|e| Problem::Local(format!("cannot create {}: {e}", parent.display())))?;
         let mut temp = tempfile::Builder::new()
             .prefix(inputs::STAGING)
             .tempfile_in(parent)
-            .map_err(|e| format!("cannot write in {}: {e}", parent.display()))?;
+            .map_err(|e| Problem::Local(format!("cannot write in {}: {e}", parent.display())))?;
         let (copied, actual) = copy_hashing(&mut source, temp.as_file_mut())
-            .map_err(|e| format!("cannot copy {}: {e}", blob.display()))?;
+            .map_err(|e| Problem::Local(format!("cannot copy {}: {e}", blob.display())))?;
         if copied != size || actual != *digest {
             let _ = std::fs::remove_file(&blob);
-            return Err(format!(
+            return Err(Problem::Damaged(format!(
                 "blob {} does not match its digest; removed",
                 blob.display()
-            ));
+            )));
         }
         temp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|e| format!("cannot set the mode of {}: {e}", destination.display()))?;
+            .map_err(|e| {
+                Problem::Local(format!(
+                    "cannot set the mode of {}: {e}",
+                    destination.display()
+                ))
+            })?;
         Ok(temp)
+    }
+
+    /// The warning for a restore that failed. A damaged entry or blob takes the entry with it
+    /// (the next successful run stores a good one); a problem in the working tree does not,
+    /// since the entry is fine (and may be shared).
+    fn problem(&self, entry: &Entry, problem: Problem) -> String {
+        match problem {
+            Problem::Damaged(message) => self.damaged(entry, message),
+            Problem::Local(message) => format!("{message}; not restored from the cache"),
+        }
     }
 
     /// A restore failed on a blob: the entry goes too, and the message says so.
@@ -233,7 +257,7 @@ impl Cache {
         };
         let temp = self
             .stage(&log.digest.0, log.size, destination, 0o644)
-            .map_err(|message| self.damaged(entry, message))?;
+            .map_err(|problem| self.problem(entry, problem))?;
         temp.persist(destination)
             .map_err(|e| format!("cannot write {}: {}", destination.display(), e.error))?;
         Ok(())
@@ -294,6 +318,7 @@ impl Cache {
         let blobs = self.dir.join("blobs");
         let mut temp = tempfile::Builder::new()
             .prefix(".tmp-")
+            .permissions(inputs::readable())
             .tempfile_in(&blobs)
             .map_err(fail)?;
         let (size, digest) = copy_hashing(&mut source, temp.as_file_mut()).map_err(fail)?;

@@ -174,7 +174,7 @@ pub enum Error {
     #[error("invalid duration `{text}`")]
     #[diagnostic(
         code(gate::model::duration),
-        help("a number with a unit: 90s, 10m, 2h, or combined: 1m30s")
+        help("a number with a unit: 500ms, 90s, 10m, 2h, 1d, or combined: 1m30s")
     )]
     Duration { text: String },
 

@@ -99,6 +99,8 @@ pub struct Outcome {
     /// This gate, or one it depends on, ran commands in this run (and may have written
     /// files that its dependents read).
     pub ran: bool,
+    /// The gate's commands printed something (beyond gate's `$ line` headers).
+    pub printed: bool,
 }
 
 impl Outcome {
@@ -115,6 +117,7 @@ impl Outcome {
             reason: None,
             notes: Vec::new(),
             ran: false,
+            printed: false,
         }
     }
 }

@@ -407,21 +407,24 @@ impl Record {
 /// allocates once and looking up is a binary search.
 #[derive(Debug, Default)]
 struct Saved {
-    paths: Vec<u8>,
+    /// Every path, back to back (validated once, when read).
+    paths: String,
     records: Vec<(u32, u32, Record)>,
 }
 
 impl Saved {
     fn path(&self, index: usize) -> &str {
         let (start, len, _) = self.records[index];
-        std::str::from_utf8(&self.paths[start as usize..(start + len) as usize]).unwrap_or("")
+        self.paths
+            .get(start as usize..(start + len) as usize)
+            .unwrap_or("")
     }
 
     fn get(&self, path: &str) -> Option<&Record> {
         let at = self
             .records
             .binary_search_by(|(start, len, _)| {
-                let p = &self.paths[*start as usize..(*start + *len) as usize];
+                let p = &self.paths.as_bytes()[*start as usize..(*start + *len) as usize];
                 p.cmp(path.as_bytes())
             })
             .ok()?;
@@ -841,7 +844,10 @@ impl Index {
         let bytes = encode(&records);
         let dir = self.file.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .permissions(readable())
+            .tempfile_in(dir)?;
         temp.write_all(&bytes)?;
         temp.persist(&self.file).map_err(|e| e.error)?;
         Ok(())
@@ -856,6 +862,13 @@ impl Index {
 /// have listed; absolute paths are tools).
 fn covered(roots: &[String], path: &str) -> bool {
     !path.starts_with('/') && roots.iter().any(|r| within(path, r))
+}
+
+/// Cache and state files are readable by all (tempfile's default is 0600), so a cache
+/// directory can be shared between users.
+pub fn readable() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o644)
 }
 
 /// Runs `work` over `items` on all cores, keeping the order.
@@ -925,14 +938,14 @@ fn decode(bytes: &[u8]) -> Option<Saved> {
     }
     let count = reader.u64()? as usize;
     let mut saved = Saved {
-        paths: Vec::with_capacity(body.len() / 2),
+        paths: String::with_capacity(body.len() / 2),
         records: Vec::with_capacity(count.min(body.len() / 90)),
     };
     for _ in 0..count {
         let length = reader.u32()? as usize;
         let path = std::str::from_utf8(reader.take(length)?).ok()?;
         let start = u32::try_from(saved.paths.len()).ok()?;
-        saved.paths.extend_from_slice(path.as_bytes());
+        saved.paths.push_str(path);
         let stat = Stat {
             dev: reader.u64()?,
             ino: reader.u64()?,

@@ -735,7 +735,10 @@ pub fn save(keys: &Path, gate: &str, saved: &Saved) -> std::io::Result<()> {
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .permissions(inputs::readable())
+        .tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.persist(path).map_err(|e| e.error)?;
     Ok(())

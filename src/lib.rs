@@ -11,7 +11,10 @@
 //! | [`model`] | syntax → [`model::Model`]: gates by name, `${var}` substituted, paths checked |
 //! | [`graph`] | model → [`graph::Graph`]: deps resolved, cycles as paths, topological order |
 //! | [`plan`] | graph + selection → [`plan::Plan`]: what runs, what is skipped and why |
-//! | [`exec`] / [`schedule`] | plan → [`exec::Outcome`]s: parallel, isolated env, process groups |
+//! | [`inputs`] | globs → [`inputs::Index`]: one walk + the stat cache; files with blake3 digests |
+//! | [`key`] | job + deps' keys → [`key::Keyed`]: blake3 of [`key::Material`], kept for `explain` |
+//! | [`cache`] | key → hit ([`cache::Entry`]: outputs verified, restored) or miss; prune, clean |
+//! | [`exec`] / [`schedule`] | plan → [`exec::Outcome`]s: restore or run, read-only check, store |
 //! | [`report`] | everything the user sees: diagnostics, the run view, lists, graphs |
 //!
 //! [`error`] holds the diagnostics shared by the front stages; [`cli`] wires the stages to the

@@ -377,14 +377,15 @@ impl RunReport {
                 paint(style("warning:").yellow(), self.color)
             );
         }
-        // Only a gate that ran has a log, so a failure with a log failed or timed out itself;
-        // a cached gate has one when its log is replayed.
-        let replayed = outcome.status == Status::Cached;
-        let Some(log) = outcome
-            .log
-            .as_ref()
-            .filter(|_| outcome.status.is_failure() || replayed)
-        else {
+        // Only a gate that ran has a log, so a failure with a log failed or timed out itself.
+        // An optional gate that passed (or was restored) shows what it printed, the same
+        // either way: its warnings are why it is there.
+        let advisory = outcome.optional
+            && outcome.printed
+            && matches!(outcome.status, Status::Passed | Status::Cached);
+        let Some(log) = outcome.log.as_ref().filter(|_| {
+            outcome.status.is_failure() || advisory || outcome.status == Status::Cached
+        }) else {
             return text;
         };
         let indent = " ".repeat(11);

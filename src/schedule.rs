@@ -305,6 +305,19 @@ impl Task {
                 outcome.status = Status::Failed(Failure::ModifiedInputs(changed));
             }
         }
+        // What depends on a fix gate depends on the files as it left them: its key for them
+        // is taken after its edits, so the next run (with nothing left to fix) matches it.
+        if self.job.fix && outcome.status == Status::Passed {
+            let (keyer, gate, job, deps) = (
+                Arc::clone(&self.keyer),
+                self.gate.clone(),
+                self.job.clone(),
+                self.deps.clone(),
+            );
+            let after = blocking(move || keyer.key(&gate, &job, &deps, true)).await;
+            outcome.key = Some(after.key);
+        }
+        outcome.printed = std::fs::metadata(&self.log).is_ok_and(|m| m.len() > self.headers());
         if let Some(cache) = cache.filter(|_| outcome.status == Status::Passed) {
             let (root, gate, key, log, outputs) = (
                 self.options.root.clone(),
@@ -326,12 +339,20 @@ impl Task {
         outcome
     }
 
+    /// The bytes of the `$ line` headers gate writes into a passing gate's log: a log longer
+    /// than that holds output of the gate's own.
+    fn headers(&self) -> u64 {
+        self.job.run.iter().map(|line| line.len() as u64 + 3).sum()
+    }
+
     /// Replays a cached gate's log when asked for output (`-v`), or when an optional gate
     /// had some (so its warnings are not lost to the cache).
     async fn replay(&self, entry: &Entry, outcome: &mut Outcome) {
-        let has_output = entry.log.as_ref().is_some_and(|l| l.size > 0);
-        let wanted = self.stream.is_some() || (self.optional && has_output);
-        let Some(cache) = self.options.cache.clone().filter(|_| wanted && has_output) else {
+        let has_output = entry.log.as_ref().is_some_and(|l| l.size > self.headers());
+        outcome.printed = has_output;
+        let logged = entry.log.as_ref().is_some_and(|l| l.size > 0);
+        let wanted = (self.stream.is_some() && logged) || (self.optional && has_output);
+        let Some(cache) = self.options.cache.clone().filter(|_| wanted) else {
             return;
         };
         let (entry, log) = (entry.clone(), self.log.clone());
