@@ -211,132 +211,153 @@ struct Task {
 impl Task {
     async fn run(self) -> Outcome {
         let start = Instant::now();
-        let mut outcome = Outcome::settled(&self.gate, Status::Passed, self.optional);
-        outcome.ran = self.fresh;
-        // A gate with nothing to read or run for its key is keyed on the spot; the rest off
-        // the scheduler's thread.
+        let task = Arc::new(self);
+        let mut outcome = Outcome::settled(&task.gate, Status::Passed, task.optional);
+        outcome.ran = task.fresh;
+        // A gate with nothing to read or run for its key is keyed on the spot; the rest goes
+        // off the scheduler's thread, once, for keying, lookup and restore together.
         let light =
-            self.job.inputs.is_empty() && self.job.tools.is_empty() && self.job.version.is_none();
-        let keyed = if light {
-            self.keyer.key(&self.gate, &self.job, &self.deps, false)
+            task.job.inputs.is_empty() && task.job.tools.is_empty() && task.job.version.is_none();
+        let (keyed, found) = if light {
+            task.before()
         } else {
-            let (keyer, gate, job, deps, fresh) = (
-                Arc::clone(&self.keyer),
-                self.gate.clone(),
-                self.job.clone(),
-                self.deps.clone(),
-                self.fresh,
-            );
-            blocking(move || keyer.key(&gate, &job, &deps, fresh)).await
+            let task = Arc::clone(&task);
+            blocking(move || task.before()).await
         };
         outcome.key = Some(keyed.key);
-        let cacheable = self.keyer.cacheable(&self.gate, &self.job).is_ok();
-        let cache = self.options.cache.clone().filter(|_| cacheable);
-
-        if let Some(cache) = cache.clone().filter(|_| self.options.read_cache) {
-            let (root, keyer, key, declared) = (
-                self.options.root.clone(),
-                Arc::clone(&self.keyer),
-                keyed.key,
-                self.keyer.outputs_of(&self.gate),
-            );
-            let found = blocking(move || -> Result<Option<Entry>, String> {
-                let Some(entry) = cache.get(&key)? else {
-                    return Ok(None);
-                };
-                cache.restore(&entry, &root, keyer.index(), &declared)?;
-                Ok(Some(entry))
-            })
-            .await;
-            match found {
-                Ok(Some(entry)) => {
-                    outcome.status = Status::Cached;
-                    outcome.lookup = Lookup::Hit;
-                    self.replay(&entry, &mut outcome).await;
-                    self.remember(&keyed, "cached").await;
-                    outcome.duration = start.elapsed();
-                    return outcome;
-                }
-                Ok(None) => outcome.lookup = Lookup::Miss,
-                Err(warning) => {
-                    outcome.lookup = Lookup::Miss;
-                    outcome.notes.push(warning);
-                }
+        match found {
+            Some(Ok(Some(entry))) => {
+                outcome.status = Status::Cached;
+                outcome.lookup = Lookup::Hit;
+                task.replay(&entry, &mut outcome).await;
+                outcome.duration = start.elapsed();
+                return outcome;
             }
+            Some(Ok(None)) => outcome.lookup = Lookup::Miss,
+            Some(Err(warning)) => {
+                outcome.lookup = Lookup::Miss;
+                outcome.notes.push(warning);
+            }
+            None => {}
         }
-        if self.options.explain {
-            let cacheable = self.keyer.cacheable(&self.gate, &self.job);
+        if task.options.explain {
+            let cacheable = task.keyer.cacheable(&task.gate, &task.job);
             let (keys, gate, material, key, read) = (
-                self.options.keys.clone(),
-                self.gate.clone(),
+                task.options.keys.clone(),
+                task.gate.clone(),
                 keyed.material(),
                 keyed.key,
-                self.options.read_cache,
+                task.options.read_cache,
             );
             outcome.reason = Some(
                 blocking(move || key::why(&keys, &gate, &material, &key, cacheable, read)).await,
             );
         }
 
-        outcome.log = Some(self.log.clone());
+        outcome.log = Some(task.log.clone());
         outcome.ran = true;
         let ran = Instant::now();
-        outcome.status = match &self.creation {
+        let status = match &task.creation {
             Some(message) => Status::Failed(Failure::Spawn(message.clone())),
             None => {
                 exec::run(
-                    &self.gate,
-                    &self.job,
-                    &self.log,
-                    &self.cancel,
-                    self.stream.as_ref(),
+                    &task.gate,
+                    &task.job,
+                    &task.log,
+                    &task.cancel,
+                    task.stream.as_ref(),
                 )
                 .await
             }
         };
         let took = ran.elapsed();
+        let after = if light && !task.job.fix {
+            task.after(&keyed, status, took)
+        } else {
+            let task = Arc::clone(&task);
+            blocking(move || task.after(&keyed, status, took)).await
+        };
+        outcome.status = after.status;
+        outcome.key = after.key.or(outcome.key);
+        outcome.notes.extend(after.notes);
+        outcome.printed = after.printed;
+        outcome.duration = start.elapsed();
+        outcome
+    }
 
+    /// Keys the gate and, when it is cacheable and the cache is read, looks it up and
+    /// restores a hit (`None`: the cache was not asked).
+    fn before(&self) -> (Keyed, Option<Result<Option<Entry>, String>>) {
+        let keyed = self
+            .keyer
+            .key(&self.gate, &self.job, &self.deps, self.fresh);
+        let cacheable = self.keyer.cacheable(&self.gate, &self.job).is_ok();
+        let cache = self
+            .options
+            .cache
+            .as_ref()
+            .filter(|_| cacheable && self.options.read_cache);
+        let Some(cache) = cache else {
+            return (keyed, None);
+        };
+        let found = (|| {
+            let Some(entry) = cache.get(&keyed.key)? else {
+                return Ok(None);
+            };
+            let declared = self.keyer.outputs_of(&self.gate);
+            cache.restore(&entry, &self.options.root, self.keyer.index(), &declared)?;
+            Ok(Some(entry))
+        })();
+        if matches!(found, Ok(Some(_))) {
+            self.remember(&keyed, "cached");
+        }
+        (keyed, Some(found))
+    }
+
+    /// After the gate ran: the read-only check, a fix gate's key after its edits, storing a
+    /// pass, and remembering the key material.
+    fn after(&self, keyed: &Keyed, mut status: Status, took: Duration) -> After {
+        let mut after = After {
+            status: Status::Passed,
+            key: None,
+            notes: Vec::new(),
+            printed: std::fs::metadata(&self.log).is_ok_and(|m| m.len() > self.headers()),
+        };
         // A check must not edit what it checks; a fix gate may, and its edits are seen by
         // what runs after it.
-        if matches!(outcome.status, Status::Passed) || self.job.fix {
-            let (keyer, files) = (Arc::clone(&self.keyer), keyed.clone());
-            let changed = blocking(move || keyer.changed(&files)).await;
-            if !changed.is_empty() && !self.job.fix && outcome.status == Status::Passed {
-                outcome.status = Status::Failed(Failure::ModifiedInputs(changed));
+        if (status == Status::Passed || self.job.fix) && !keyed.files.is_empty() {
+            let changed = self.keyer.changed(keyed);
+            if !changed.is_empty() && !self.job.fix && status == Status::Passed {
+                status = Status::Failed(Failure::ModifiedInputs(changed));
             }
         }
         // What depends on a fix gate depends on the files as it left them: its key for them
         // is taken after its edits, so the next run (with nothing left to fix) matches it.
-        if self.job.fix && outcome.status == Status::Passed {
-            let (keyer, gate, job, deps) = (
-                Arc::clone(&self.keyer),
-                self.gate.clone(),
-                self.job.clone(),
-                self.deps.clone(),
-            );
-            let after = blocking(move || keyer.key(&gate, &job, &deps, true)).await;
-            outcome.key = Some(after.key);
+        if self.job.fix && status == Status::Passed {
+            after.key = Some(self.keyer.key(&self.gate, &self.job, &self.deps, true).key);
         }
-        outcome.printed = std::fs::metadata(&self.log).is_ok_and(|m| m.len() > self.headers());
-        if let Some(cache) = cache.filter(|_| outcome.status == Status::Passed) {
-            let (root, gate, key, log, outputs) = (
-                self.options.root.clone(),
-                self.gate.clone(),
-                keyed.key,
-                self.log.clone(),
-                self.keyer.outputs_of(&self.gate),
+        let cacheable = self.keyer.cacheable(&self.gate, &self.job).is_ok();
+        if let Some(cache) = self.options.cache.as_ref().filter(|_| cacheable)
+            && status == Status::Passed
+        {
+            let outputs = self.keyer.outputs_of(&self.gate);
+            let stored = cache.put(
+                &self.gate,
+                &keyed.key,
+                took,
+                Some(&self.log),
+                &self.options.root,
+                &outputs,
             );
-            let stored =
-                blocking(move || cache.put(&gate, &key, took, Some(&log), &root, &outputs)).await;
             if let Err(warning) = stored {
-                outcome.notes.push(warning);
+                after.notes.push(warning);
             }
         }
         if cacheable {
-            self.remember(&keyed, outcome.status.word()).await;
+            self.remember(keyed, status.word());
         }
-        outcome.duration = start.elapsed();
-        outcome
+        after.status = status;
+        after
     }
 
     /// The bytes of the `$ line` headers gate writes into a passing gate's log: a log longer
@@ -379,21 +400,27 @@ impl Task {
 
     /// Keeps the key material of this run for `gate explain`, when it is new (for cacheable
     /// gates: the others always run, and `explain` says so without it).
-    async fn remember(&self, keyed: &Keyed, status: &'static str) {
-        let (keys, gate, keyed) = (self.options.keys.clone(), self.gate.clone(), keyed.clone());
-        blocking(move || {
-            let known = key::last(&keys, &gate);
-            if known.is_none_or(|(k, s)| k != keyed.key || s != status) {
-                let saved = key::Saved {
-                    key: Hex(keyed.key),
-                    status: status.to_owned(),
-                    material: keyed.material(),
-                };
-                let _ = key::save(&keys, &gate, &saved);
-            }
-        })
-        .await;
+    fn remember(&self, keyed: &Keyed, status: &'static str) {
+        let keys = &self.options.keys;
+        let known = key::last(keys, &self.gate);
+        if known.is_none_or(|(k, s)| k != keyed.key || s != status) {
+            let saved = key::Saved {
+                key: Hex(keyed.key),
+                status: status.to_owned(),
+                material: keyed.material(),
+            };
+            let _ = key::save(keys, &self.gate, &saved);
+        }
     }
+}
+
+/// What [`Task::after`] decided.
+struct After {
+    status: Status,
+    /// A fix gate's key after its edits.
+    key: Option<Digest>,
+    notes: Vec<String>,
+    printed: bool,
 }
 
 /// Runs blocking work (hashing, file copies) off the scheduler's thread.
