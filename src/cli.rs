@@ -379,6 +379,9 @@ fn cache_dir(root: &Path) -> PathBuf {
 /// What keying and caching need: the walk of the plan's inputs, the stat cache, the store.
 /// A cache that cannot be opened is a warning, not a failure: the run goes on uncached.
 fn prepare(root: &Root, graph: &Graph, plan: &Plan, read_cache: bool) -> (Arc<Keyer>, Options) {
+    // Gates run in their own directories; gate itself works from the root, where the walk's
+    // paths are shortest.
+    let _ = std::env::set_current_dir(&root.dir);
     let state = state_dir(&root.dir);
     let cache_dir = cache_dir(&root.dir);
     let cache = match Cache::open(&cache_dir) {

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -221,11 +222,27 @@ impl Outputs {
 /// Walks `roots` (relative to `root`) and lists the files with their stat. With `filtered`,
 /// ignore files are honoured; the state directory and `.git/` are never entered.
 fn walk(root: &Path, roots: &[String], filtered: bool, skip: &[PathBuf]) -> Vec<Listed> {
+    // From the root itself (the caller made it the working directory), paths are short: the
+    // kernel resolves fewer components per stat, and nothing needs stripping but `./`.
+    let here = std::env::current_dir().is_ok_and(|d| d == root);
+    let base = if here { Path::new("") } else { root };
     let existing: Vec<PathBuf> = roots
         .iter()
-        .map(|r| root.join(r))
+        .map(|r| match (here, r.is_empty()) {
+            (true, true) => PathBuf::from("."),
+            _ => base.join(r),
+        })
         .filter(|p| p.exists())
         .collect();
+    // What walked paths start with, before the root-relative part.
+    let prefix: Vec<u8> = match here {
+        true => Vec::new(),
+        false => {
+            let mut prefix = root.as_os_str().as_bytes().to_vec();
+            prefix.push(b'/');
+            prefix
+        }
+    };
     let Some((first, rest)) = existing.split_first() else {
         return Vec::new();
     };
@@ -233,8 +250,12 @@ fn walk(root: &Path, roots: &[String], filtered: bool, skip: &[PathBuf]) -> Vec<
     for path in rest {
         builder.add(path);
     }
-    let state = root.join(crate::model::STATE_DIR);
-    let skip: Vec<PathBuf> = skip.iter().cloned().chain([state]).collect();
+    let skip: Vec<String> = skip
+        .iter()
+        .filter_map(|s| s.strip_prefix(root).ok()?.to_str().map(str::to_owned))
+        .chain([crate::model::STATE_DIR.to_owned()])
+        .collect();
+    let filter_prefix = prefix.clone();
     builder
         .standard_filters(filtered)
         .hidden(false)
@@ -246,11 +267,14 @@ fn walk(root: &Path, roots: &[String], filtered: bool, skip: &[PathBuf]) -> Vec<
                 .unwrap_or(1),
         )
         .filter_entry(move |entry| {
-            entry.file_name() != ".git" && !skip.iter().any(|s| entry.path() == s)
+            entry.file_name() != ".git"
+                && relative(&filter_prefix, entry.path())
+                    .is_none_or(|path| !skip.iter().any(|s| s == path))
         });
     let (sender, receiver) = mpsc::channel::<Vec<Listed>>();
     builder.build_parallel().run(|| {
         let sender = sender.clone();
+        let prefix = prefix.clone();
         let mut batch = Batch {
             files: Vec::new(),
             sender,
@@ -268,11 +292,11 @@ fn walk(root: &Path, roots: &[String], filtered: bool, skip: &[PathBuf]) -> Vec<
                 true => std::fs::metadata(entry.path()),
                 false => std::fs::symlink_metadata(entry.path()),
             };
-            let (Ok(meta), Some(relative)) = (meta, relative(root, entry.path())) else {
+            let (Ok(meta), Some(relative)) = (meta, relative(&prefix, entry.path())) else {
                 return ignore::WalkState::Continue;
             };
             if meta.is_file() {
-                batch.files.push((relative, Stat::of(&meta)));
+                batch.files.push((relative.to_owned(), Stat::of(&meta)));
                 if batch.files.len() >= 1024 {
                     let _ = batch.sender.send(std::mem::take(&mut batch.files));
                 }
@@ -301,9 +325,12 @@ impl Drop for Batch {
     }
 }
 
-/// `path` relative to `root`, `/`-separated; `None` for a name that is not UTF-8.
-fn relative(root: &Path, path: &Path) -> Option<String> {
-    path.strip_prefix(root).ok()?.to_str().map(str::to_owned)
+/// A walked path relative to the root, `/`-separated (`prefix` is what walked paths start
+/// with: the root and a `/`, or nothing); `None` for a name that is not UTF-8.
+fn relative<'a>(prefix: &[u8], path: &'a Path) -> Option<&'a str> {
+    let bytes = path.as_os_str().as_bytes().strip_prefix(prefix)?;
+    let bytes = bytes.strip_prefix(b"./").unwrap_or(bytes);
+    std::str::from_utf8(bytes).ok()
 }
 
 /// The files `outputs` stands for now (ignore files do not apply), sorted.
