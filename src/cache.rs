@@ -273,10 +273,20 @@ impl Cache {
         log: Option<&Path>,
         root: &Path,
         outputs: &inputs::Outputs,
+        index: &Index,
     ) -> Result<Entry, String> {
         let mut files = Vec::new();
         for (path, stat) in inputs::produced(root, outputs) {
             let blob = self.put_blob(&root.join(&path))?;
+            // The stat cache learns the output too, so the next hit finds it unchanged
+            // without reading it.
+            if blob.size == stat.size {
+                let state = FileState {
+                    stat,
+                    digest: blob.digest.0,
+                };
+                index.record(&path, state);
+            }
             files.push(OutputFile {
                 path,
                 mode: stat.permissions(),

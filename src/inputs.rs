@@ -16,7 +16,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -406,6 +406,9 @@ pub struct Index {
     /// Files outside the tree (literal paths, generated outputs, tools) known in this run.
     seen: Mutex<HashMap<String, Record>>,
     dirty: AtomicBool,
+    /// Files hashed again only to find what the stat cache said (their records were too
+    /// fresh to trust): worth saving only when there are many.
+    reconfirmed: AtomicUsize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -526,6 +529,7 @@ impl Index {
             saved,
             seen: Mutex::new(HashMap::new()),
             dirty: AtomicBool::new(dirty),
+            reconfirmed: AtomicUsize::new(0),
         }
     }
 
@@ -732,7 +736,6 @@ impl Index {
         }
         let hashed = parallel(&todo, |(at, _)| self.hash(&inputs[*at].path).ok());
         let now = now_seconds();
-        self.dirty.store(true, Ordering::Relaxed);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         for ((at, stat), digest) in todo.into_iter().zip(hashed) {
             let Some(digest) = digest else {
@@ -740,6 +743,7 @@ impl Index {
             };
             let input = &inputs[at];
             states[at] = Some(FileState { stat, digest });
+            self.learnt(&input.path, stat, digest);
             match input.tree {
                 Some(index) => {
                     let mut slot = self.tree[index]
@@ -810,7 +814,7 @@ impl Index {
     /// Records a file gate itself just wrote with known content (a restored output).
     pub fn record(&self, path: &str, state: FileState) {
         let now = now_seconds();
-        self.dirty.store(true, Ordering::Relaxed);
+        self.learnt(path, state.stat, state.digest);
         if let Some(index) = self.tree_index(path) {
             *self.tree[index]
                 .slot
@@ -832,6 +836,19 @@ impl Index {
         );
     }
 
+    /// Notes what this run learnt about a file: news for the stat cache, or only what it
+    /// already said.
+    fn learnt(&self, path: &str, stat: Stat, digest: Digest) {
+        let known = self
+            .saved
+            .get(path)
+            .is_some_and(|r| r.stat == stat && r.digest == digest);
+        match known {
+            true => self.reconfirmed.fetch_add(1, Ordering::Relaxed),
+            false => usize::from(self.dirty.swap(true, Ordering::Relaxed)),
+        };
+    }
+
     fn hash(&self, path: &str) -> std::io::Result<Digest> {
         let mut hasher = blake3::Hasher::new();
         hasher.update_mmap(self.root.join(path))?;
@@ -841,7 +858,11 @@ impl Index {
     /// Writes the stat cache back (atomically) when this run learnt something: the tree's
     /// hashed files, the other files seen, and the old records the walk could not have seen.
     pub fn save(&self) -> std::io::Result<()> {
-        if !self.dirty.load(Ordering::Relaxed) {
+        // Rewriting a large stat cache costs more than hashing a few young files again.
+        const WORTH_SAVING: usize = 256;
+        if !self.dirty.load(Ordering::Relaxed)
+            && self.reconfirmed.load(Ordering::Relaxed) <= WORTH_SAVING
+        {
             return Ok(());
         }
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());

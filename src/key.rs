@@ -708,15 +708,52 @@ fn saved_path(keys: &Path, gate: &str, extension: &str) -> PathBuf {
 }
 
 /// The last key and status recorded for `gate` (cheap: a one-line file).
-pub fn last(keys: &Path, gate: &str) -> Option<(Digest, String)> {
+pub fn last(keys: &Path, gate: &str) -> Option<Last> {
     let text = std::fs::read_to_string(saved_path(keys, gate, "key")).ok()?;
-    let (key, status) = text.trim().split_once(' ')?;
-    Some((Digest::from_hex(key).ok()?, status.to_owned()))
+    let mut words = text.split_whitespace();
+    let key = Digest::from_hex(words.next()?).ok()?;
+    let status = words.next()?.to_owned();
+    let size = words.next()?.parse().ok()?;
+    let modified = words.next()?.parse().ok()?;
+    let digest = Digest::from_hex(words.next()?).ok()?;
+    Some(Last {
+        key,
+        status,
+        size,
+        modified,
+        digest,
+    })
 }
 
-/// The last run's full record, for explaining; `None` when absent or unreadable.
+/// The one-line record of a gate's last run: its key and status, and the size, mtime and
+/// digest of the material file beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Last {
+    pub key: Digest,
+    pub status: String,
+    size: u64,
+    modified: i64,
+    digest: Digest,
+}
+
+impl Last {
+    /// Whether the material file is as written: same size and mtime (a stat, where reading
+    /// and hashing every gate's material on every run would cost more than the run; `load`
+    /// checks the digest).
+    pub fn intact(&self, keys: &Path, gate: &str) -> bool {
+        std::fs::metadata(saved_path(keys, gate, "json"))
+            .is_ok_and(|m| m.len() == self.size && inputs::Stat::of(&m).mtime_ns == self.modified)
+    }
+}
+
+/// The last run's full record, for explaining; `None` when absent, or when it does not match
+/// the digest its `.key` line names (damaged).
 pub fn load(keys: &Path, gate: &str) -> Option<Saved> {
+    let last = last(keys, gate)?;
     let bytes = std::fs::read(saved_path(keys, gate, "json")).ok()?;
+    if blake3::hash(&bytes) != last.digest {
+        return None;
+    }
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -725,8 +762,16 @@ pub fn load(keys: &Path, gate: &str) -> Option<Saved> {
 pub fn save(keys: &Path, gate: &str, saved: &Saved) -> std::io::Result<()> {
     std::fs::create_dir_all(keys)?;
     let json = serde_json::to_vec(saved).map_err(std::io::Error::other)?;
-    atomic_write(&saved_path(keys, gate, "json"), &json)?;
-    let line = format!("{} {}\n", saved.key, saved.status);
+    let path = saved_path(keys, gate, "json");
+    atomic_write(&path, &json)?;
+    let modified = inputs::Stat::of(&std::fs::metadata(&path)?).mtime_ns;
+    let line = format!(
+        "{} {} {} {modified} {}\n",
+        saved.key,
+        saved.status,
+        json.len(),
+        blake3::hash(&json).to_hex()
+    );
     atomic_write(&saved_path(keys, gate, "key"), line.as_bytes())
 }
 

@@ -308,8 +308,10 @@ impl Task {
             cache.restore(&entry, &self.options.root, self.keyer.index(), &declared)?;
             Ok(Some(entry))
         })();
+        // A hit is a pass of the same key: nothing new to remember (rewriting every gate's
+        // material on every no-op run would cost more than the run).
         if matches!(found, Ok(Some(_))) {
-            self.remember(&keyed, "cached");
+            self.remember(&keyed, "passed");
         }
         (keyed, Some(found))
     }
@@ -348,6 +350,7 @@ impl Task {
                 Some(&self.log),
                 &self.options.root,
                 &outputs,
+                self.keyer.index(),
             );
             if let Err(warning) = stored {
                 after.notes.push(warning);
@@ -403,7 +406,10 @@ impl Task {
     fn remember(&self, keyed: &Keyed, status: &'static str) {
         let keys = &self.options.keys;
         let known = key::last(keys, &self.gate);
-        if known.is_none_or(|(k, s)| k != keyed.key || s != status) {
+        let current = known.is_some_and(|last| {
+            last.key == keyed.key && last.status == status && last.intact(keys, &self.gate)
+        });
+        if !current {
             let saved = key::Saved {
                 key: Hex(keyed.key),
                 status: status.to_owned(),
