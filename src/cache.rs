@@ -263,18 +263,18 @@ impl Cache {
         Ok(())
     }
 
-    /// Stores a successful run: its outputs (as listed by `outputs` now) and log, then the
-    /// entry, which is the commit point.
+    /// Stores a successful run: its outputs (as listed by `outputs` now, under the index's
+    /// root) and log, then the entry, which is the commit point.
     pub fn put(
         &self,
         gate: &str,
         key: &Digest,
         duration: Duration,
         log: Option<&Path>,
-        root: &Path,
         outputs: &inputs::Outputs,
         index: &Index,
     ) -> Result<Entry, String> {
+        let root = index.root();
         let mut files = Vec::new();
         for (path, stat) in inputs::produced(root, outputs) {
             let blob = self.put_blob(&root.join(&path))?;

@@ -348,7 +348,6 @@ impl Task {
                 &keyed.key,
                 took,
                 Some(&self.log),
-                &self.options.root,
                 &outputs,
                 self.keyer.index(),
             );
