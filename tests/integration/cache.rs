@@ -1996,3 +1996,66 @@ fn a_python_project_reruns_exactly_what_a_test_change_touches() {
         ])
     );
 }
+
+// kill -9 at any moment.
+
+#[test]
+fn a_run_killed_at_any_moment_leaves_a_cache_the_next_run_reads() {
+    // Twelve gates, each storing a 256 KiB output made from its input; `gate` is killed
+    // with SIGKILL at a different moment of each round: while keying, running or storing.
+    let mut gates = String::new();
+    for n in 0..12 {
+        gates.push_str(&format!(
+            "gate \"g{n}\" {{ inputs \"src/{n}.txt\"; outputs \"out/{n}.bin\"; \
+             run \"mkdir -p out && yes $(cat src/{n}.txt) | head -n 4096 > out/{n}.bin\" }}\n"
+        ));
+    }
+    let test = Test::new().file(".gitignore", "out/\n").gates(&gates);
+    for n in 0..12 {
+        test.write(&format!("src/{n}.txt"), format!("{n:063}\n").as_bytes());
+    }
+    let expected: Vec<Vec<u8>> = (0..12)
+        .map(|n| format!("{n:063}\n").repeat(4096).into_bytes())
+        .collect();
+    for (round, delay) in [5u64, 20, 40, 80, 120, 200].into_iter().enumerate() {
+        let _ = std::fs::remove_dir_all(test.path("out"));
+        // A different input each round, so every round has something to store.
+        test.write("src/0.txt", format!("{round:063}\n").as_bytes());
+        let mut child = test.spawn(&["run", "-j", "2"]);
+        std::thread::sleep(Duration::from_millis(delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        // Whatever it was doing, the next run is right, and the one after is all cached.
+        let _ = std::fs::remove_dir_all(test.path("out"));
+        let output = test.run(&["run", "-j", "2"]);
+        output.status(0);
+        assert!(!output.stdout.contains("warning"), "{}", output.stdout);
+        for (n, bytes) in expected.iter().enumerate().skip(1) {
+            assert_eq!(
+                &std::fs::read(test.path(&format!("out/{n}.bin"))).unwrap(),
+                bytes
+            );
+        }
+        let first = format!("{round:063}\n").repeat(4096).into_bytes();
+        assert_eq!(std::fs::read(test.path("out/0.bin")).unwrap(), first);
+        let again = test.run(&["run", "-j", "2"]);
+        again.status(0);
+        assert_eq!(
+            again.stdout.matches("   cached  ").count(),
+            12,
+            "{}",
+            again.stdout
+        );
+    }
+    // Temporary files a killed run left behind are garbage that prune removes.
+    test.run(&["cache", "prune", "--older-than", "3650d"])
+        .status(0);
+    let leftovers: Vec<PathBuf> = files_under(&test.path(".gate/cache"))
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"))
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
