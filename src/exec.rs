@@ -6,7 +6,7 @@
 //! too: a gate never leaves orphans.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -155,7 +155,16 @@ pub async fn run(
     cancel: &CancellationToken,
     stream: Option<&UnboundedSender<Event>>,
 ) -> Status {
-    let mut file = match File::create(log) {
+    // The log is overwritten in place and cut to length at the end, not truncated first: on
+    // ext4, truncating a file and closing it after a write makes the close wait for the
+    // data to reach the disk (and frees blocks, which a `discard` mount turns into device
+    // I/O); a rerun that writes the same log then costs nothing of the sort.
+    let file = match File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(log)
+    {
         Ok(file) => file,
         Err(error) => {
             return Status::Failed(Failure::Spawn(format!(
@@ -164,59 +173,89 @@ pub async fn run(
             )));
         }
     };
+    let (status, length) = lines(gate, job, log, file, cancel, stream).await;
+    let longer = |length| std::fs::metadata(log).is_ok_and(|m| m.len() > length);
+    if let Some(length) = length.filter(|&l| longer(l))
+        && let Ok(file) = File::options().write(true).open(log)
+    {
+        let _ = file.set_len(length);
+    }
+    status
+}
+
+/// Runs the lines in order; gives the log's length when it is known (every byte went through
+/// the handle this function holds).
+async fn lines(
+    gate: &str,
+    job: &Job,
+    log: &Path,
+    mut file: File,
+    cancel: &CancellationToken,
+    stream: Option<&UnboundedSender<Event>>,
+) -> (Status, Option<u64>) {
+    let failed = |message: String| Status::Failed(Failure::Spawn(message));
     if !job.cwd.is_dir() {
-        return Status::Failed(Failure::Spawn(format!(
-            "working directory {} does not exist",
-            job.cwd.display()
-        )));
+        let message = format!("working directory {} does not exist", job.cwd.display());
+        return (failed(message), Some(0));
     }
     let deadline = job.timeout.map(|timeout| Instant::now() + timeout);
+    let mut exact = true;
     for (index, line) in job.run.iter().enumerate() {
-        let header = format!("$ {line}");
-        if let Err(error) = writeln!(file, "{header}") {
-            return Status::Failed(Failure::Spawn(format!(
-                "cannot write {}: {error}",
-                log.display()
-            )));
+        if let Err(error) = file.write_all(format!("$ {line}\n").as_bytes()) {
+            let message = format!("cannot write {}: {error}", log.display());
+            return (failed(message), file.stream_position().ok());
         }
+        // Where this line's output starts: the length if the line never starts.
+        let at = file.stream_position().ok();
         if let Some(stream) = stream {
             let _ = stream.send(Event::Output(Line {
                 gate: gate.to_owned(),
-                text: header,
+                text: format!("$ {line}"),
             }));
         }
         let (status, returned) =
             match line_status(gate, job, line, file, deadline, cancel, stream).await {
                 Ok(pair) => pair,
-                Err(message) => return Status::Failed(Failure::Spawn(message)),
+                Err(message) => return (failed(message), at),
             };
         file = match returned {
             Some(file) => file,
-            // The pipe stayed open (a process escaped the group): write on through a new handle.
+            // The pipe stayed open (a process escaped the group): write on through a new
+            // handle, at the end of whatever was written.
             None => match std::fs::OpenOptions::new().append(true).open(log) {
-                Ok(file) => file,
+                Ok(file) => {
+                    exact = false;
+                    file
+                }
                 Err(error) => {
-                    return Status::Failed(Failure::Spawn(format!(
-                        "cannot reopen {}: {error}",
-                        log.display()
-                    )));
+                    return (
+                        failed(format!("cannot reopen {}: {error}", log.display())),
+                        None,
+                    );
                 }
             },
         };
-        match status {
-            LineEnd::Exited(0) => {}
-            LineEnd::Exited(code) => return Status::Failed(Failure::Exit { line: index, code }),
-            LineEnd::Signalled(signal) => {
-                return Status::Failed(Failure::Signal {
-                    line: index,
-                    signal,
-                });
-            }
-            LineEnd::TimedOut => return Status::TimedOut(job.timeout.unwrap_or_default()),
-            LineEnd::Cancelled => return Status::Cancelled,
-        }
+        let status = match status {
+            LineEnd::Exited(0) => continue,
+            LineEnd::Exited(code) => Status::Failed(Failure::Exit { line: index, code }),
+            LineEnd::Signalled(signal) => Status::Failed(Failure::Signal {
+                line: index,
+                signal,
+            }),
+            LineEnd::TimedOut => Status::TimedOut(job.timeout.unwrap_or_default()),
+            LineEnd::Cancelled => Status::Cancelled,
+        };
+        return (status, length(&mut file, exact));
     }
-    Status::Passed
+    (Status::Passed, length(&mut file, exact))
+}
+
+fn length(file: &mut File, exact: bool) -> Option<u64> {
+    if exact {
+        file.stream_position().ok()
+    } else {
+        None
+    }
 }
 
 enum LineEnd {

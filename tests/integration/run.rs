@@ -466,3 +466,18 @@ fn gate_state_is_ignored_by_git() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&status.stdout), "?? gates.kdl\n");
 }
+
+#[test]
+fn a_shorter_log_replaces_a_longer_one_entirely() {
+    // Logs are overwritten in place and cut to length, not truncated first.
+    let test = Test::new().gates(r#"gate "say" { run "cat msg.txt" }"#);
+    test.write("msg.txt", "a long first message\n".repeat(50).as_bytes());
+    test.run(&["run"]).status(0);
+    assert_eq!(
+        test.read(".gate/logs/say.log"),
+        format!("$ cat msg.txt\n{}", "a long first message\n".repeat(50))
+    );
+    test.write("msg.txt", b"short\n");
+    test.run(&["run"]).status(0);
+    assert_eq!(test.read(".gate/logs/say.log"), "$ cat msg.txt\nshort\n");
+}
