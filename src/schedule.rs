@@ -254,6 +254,12 @@ impl Task {
             );
         }
 
+        // Interrupted while it was being keyed: start nothing.
+        if task.cancel.is_cancelled() {
+            outcome.status = Status::Cancelled;
+            outcome.duration = start.elapsed();
+            return outcome;
+        }
         outcome.log = Some(task.log.clone());
         outcome.ran = true;
         let ran = Instant::now();
