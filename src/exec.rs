@@ -8,7 +8,6 @@
 use std::fs::File;
 use std::io::{Seek, Write};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
@@ -279,19 +278,9 @@ async fn line_status(
     let writer_copy = writer
         .try_clone()
         .map_err(|e| format!("cannot create a pipe: {e}"))?;
-    let (program, arguments) = job.shell.split_first().ok_or("the shell is empty")?;
-    // Resolved once by the plan: no PATH search per line.
-    let mut command = Command::new(job.program.as_deref().unwrap_or(Path::new(program)));
-    command
-        .args(arguments)
-        .arg(line)
-        .current_dir(&job.cwd)
-        .env_clear()
-        .envs(&job.env)
-        .stdin(Stdio::null())
-        .stdout(writer_copy)
-        .stderr(writer)
-        .process_group(0);
+    let mut command = Command::from(job.command(line).ok_or("the shell is empty")?);
+    command.stdout(writer_copy).stderr(writer).process_group(0);
+    let program = job.shell.first().map(String::as_str).unwrap_or_default();
     let spawned = command.spawn();
     // The command holds our copies of the pipe's write end: drop them, or the pipe never
     // reports end-of-file.

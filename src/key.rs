@@ -225,6 +225,7 @@ pub struct Keyer {
     outputs: Vec<Outputs>,
     /// `version` outputs by (command, cwd, tools), so each runs once per run.
     versions: Mutex<HashMap<VersionMemo, String>>,
+    no_outputs: Outputs,
 }
 
 impl Keyer {
@@ -251,6 +252,7 @@ impl Keyer {
             specs,
             outputs: all_outputs.to_vec(),
             versions: Mutex::new(HashMap::new()),
+            no_outputs: Outputs::new("", &[]),
         }
     }
 
@@ -414,13 +416,12 @@ impl Keyer {
             .collect()
     }
 
-    /// A gate's declared outputs (empty when it has none).
-    pub fn outputs_of(&self, gate: &str) -> Outputs {
+    /// A gate's declared outputs (none when it declares none).
+    pub fn outputs_of(&self, gate: &str) -> &Outputs {
         self.outputs
             .iter()
             .find(|o| o.gate() == gate)
-            .cloned()
-            .unwrap_or_else(|| Outputs::new(gate, &[]))
+            .unwrap_or(&self.no_outputs)
     }
 
     pub fn index(&self) -> &Index {
@@ -436,20 +437,11 @@ impl Keyer {
 /// Runs a `version` command the way the gate's lines run (its shell, env and cwd) and gives
 /// its output, trimmed, with the exit status appended when it failed.
 fn run_version(command: &str, job: &Job) -> String {
-    use std::process::{Command, Stdio};
-    let Some((program, arguments)) = job.shell.split_first() else {
+    use std::process::Stdio;
+    let Some(mut child) = job.command(command) else {
         return "error: the shell is empty".into();
     };
-    let child = Command::new(program)
-        .args(arguments)
-        .arg(command)
-        .current_dir(&job.cwd)
-        .env_clear()
-        .envs(&job.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
+    let child = child.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
     let mut child = match child {
         Ok(child) => child,
         Err(error) => return format!("error: cannot start `{command}`: {error}"),

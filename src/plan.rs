@@ -110,6 +110,25 @@ pub struct Job {
     pub fix: bool,
 }
 
+impl Job {
+    /// A command that runs `line` the way every line of this gate runs: through its shell
+    /// (resolved once by the plan), in its directory, with exactly its environment and a null
+    /// stdin. `None` when the shell is empty.
+    pub fn command(&self, line: &str) -> Option<std::process::Command> {
+        let (program, arguments) = self.shell.split_first()?;
+        let mut command =
+            std::process::Command::new(self.program.as_deref().unwrap_or(Path::new(program)));
+        command
+            .args(arguments)
+            .arg(line)
+            .current_dir(&self.cwd)
+            .env_clear()
+            .envs(&self.env)
+            .stdin(std::process::Stdio::null());
+        Some(command)
+    }
+}
+
 /// A `requires` entry resolved on PATH.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tool {

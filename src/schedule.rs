@@ -311,7 +311,7 @@ impl Task {
                 return Ok(None);
             };
             let declared = self.keyer.outputs_of(&self.gate);
-            cache.restore(&entry, &self.options.root, self.keyer.index(), &declared)?;
+            cache.restore(&entry, &self.options.root, self.keyer.index(), declared)?;
             Ok(Some(entry))
         })();
         // A hit is a pass of the same key: nothing new to remember (rewriting every gate's
@@ -354,7 +354,7 @@ impl Task {
                 &keyed.key,
                 took,
                 Some(&self.log),
-                &outputs,
+                outputs,
                 self.keyer.index(),
             );
             if let Err(warning) = stored {
