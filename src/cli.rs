@@ -296,6 +296,9 @@ fn run(args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
             .unwrap_or(1)
     });
     let state = state_dir(&root.dir);
+    // One run at a time per checkout (a hook and a manual run would write the same outputs
+    // and logs); runs in other checkouts share the cache freely.
+    let _checkout = (!args.dry_run).then(|| checkout_lock(&state)).flatten();
     let (keyer, mut options) = prepare(root, graph, &plan, !args.no_cache);
     if args.dry_run {
         let forecast = schedule::forecast(&plan, &keyer, &options);
@@ -369,6 +372,54 @@ fn state_dir(root: &Path) -> PathBuf {
         }
     }
     state
+}
+
+/// Takes `.gate/run.lock`, waiting (and saying so) while another run holds it, and writes
+/// our pid in it. `None` when the lock cannot be taken at all (a read-only state directory)
+/// or is held by a run this one is nested in (a gate that runs `gate run`): the run goes on.
+fn checkout_lock(state: &Path) -> Option<std::fs::File> {
+    use std::io::{Seek, Write};
+    let path = state.join("run.lock");
+    let mut file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .ok()?;
+    if file.try_lock().is_err() {
+        let holder = std::fs::read_to_string(&path).ok()?.trim().parse().ok();
+        if holder.is_some_and(ancestor) {
+            return None;
+        }
+        report::warning("another gate run is working in this checkout; waiting for it to finish");
+        file.lock().ok()?;
+    }
+    // Fixed width, written in place: no truncation on the way.
+    let _ = file.rewind();
+    let _ = writeln!(file, "{:<10}", std::process::id());
+    Some(file)
+}
+
+/// Whether `pid` is this process's parent, grandparent, ...
+fn ancestor(pid: u32) -> bool {
+    let parent = |of: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{of}/stat")).ok()?;
+        stat.rsplit(')')
+            .next()?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let mut current = std::process::id();
+    while let Some(up) = parent(current).filter(|&p| p > 1) {
+        if up == pid {
+            return true;
+        }
+        current = up;
+    }
+    false
 }
 
 /// The cache directory: `GATE_CACHE_DIR` (relative to the root) or `.gate/cache`.

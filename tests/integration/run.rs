@@ -481,3 +481,38 @@ fn a_shorter_log_replaces_a_longer_one_entirely() {
     test.run(&["run"]).status(0);
     assert_eq!(test.read(".gate/logs/say.log"), "$ cat msg.txt\nshort\n");
 }
+
+#[test]
+fn a_second_run_in_the_same_checkout_waits_for_the_first() {
+    let test = Test::new().gates(
+        r#"gate "slow" { run "touch started; while [ ! -e go ]; do sleep 0.02; done; echo first >> order" }
+        gate "quick" { run "echo second >> order" }"#,
+    );
+    let first = test.spawn(&["run", "slow"]);
+    test.wait_for("started");
+    let second = test.spawn(&["run", "quick"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!test.path("order").exists(), "the second run did not wait");
+    test.write("go", b"");
+    let first = first.wait_with_output().unwrap();
+    let second = second.wait_with_output().unwrap();
+    assert!(first.status.success() && second.status.success());
+    assert_eq!(test.read("order"), "first\nsecond\n");
+    assert!(
+        String::from_utf8_lossy(&second.stderr)
+            .contains("another gate run is working in this checkout; waiting for it to finish"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+}
+
+#[test]
+fn a_gate_may_run_gate_in_its_own_checkout() {
+    let gate = env!("CARGO_BIN_EXE_gate");
+    let test = Test::new().gates(&format!(
+        r#"gate "outer" {{ run "'{gate}' run inner -q" }}
+        gate "inner" {{ run "touch inner.ran" }}"#
+    ));
+    test.run(&["run", "outer"]).status(0);
+    assert!(test.path("inner.ran").exists());
+}
