@@ -533,11 +533,6 @@ impl Index {
         }
     }
 
-    /// Files listed by the walk.
-    pub fn walked(&self) -> usize {
-        self.tree.len()
-    }
-
     /// The tree's files under `prefix` (all for `""`), as a range of indices.
     fn under(&self, prefix: &str) -> std::ops::Range<usize> {
         if prefix.is_empty() {

@@ -256,11 +256,6 @@ impl Keyer {
         }
     }
 
-    /// Files listed by the walk.
-    pub fn walked(&self) -> usize {
-        self.index.walked()
-    }
-
     /// Whether a gate's result may be stored and restored: `cache` on, not a fix gate, and
     /// some inputs declared.
     pub fn cacheable(&self, gate: &str, job: &Job) -> Result<(), &'static str> {
