@@ -484,26 +484,44 @@ fn a_shorter_log_replaces_a_longer_one_entirely() {
 
 #[test]
 fn a_second_run_in_the_same_checkout_waits_for_the_first() {
+    use std::io::Read;
     let test = Test::new().gates(
         r#"gate "slow" { run "touch started; while [ ! -e go ]; do sleep 0.02; done; echo first >> order" }
         gate "quick" { run "echo second >> order" }"#,
     );
     let first = test.spawn(&["run", "slow"]);
     test.wait_for("started");
-    let second = test.spawn(&["run", "quick"]);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut second = test.spawn(&["run", "quick"]);
+    // The second run says it waits as soon as it finds the lock taken; read that before
+    // letting the first one finish (a thread, so a missing message fails instead of hanging).
+    let mut stderr = second.stderr.take().expect("piped stderr");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buffer = [0u8; 256];
+        while let Ok(n) = stderr.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buffer[..n]);
+            if String::from_utf8_lossy(&seen).contains("waiting for it to finish") {
+                let _ = sender.send(String::from_utf8_lossy(&seen).into_owned());
+                break;
+            }
+        }
+    });
+    let said = receiver.recv_timeout(std::time::Duration::from_secs(30));
     assert!(!test.path("order").exists(), "the second run did not wait");
     test.write("go", b"");
     let first = first.wait_with_output().unwrap();
     let second = second.wait_with_output().unwrap();
+    assert!(
+        said.as_deref().is_ok_and(|s| s
+            .contains("another gate run is working in this checkout; waiting for it to finish")),
+        "{said:?}"
+    );
     assert!(first.status.success() && second.status.success());
     assert_eq!(test.read("order"), "first\nsecond\n");
-    assert!(
-        String::from_utf8_lossy(&second.stderr)
-            .contains("another gate run is working in this checkout; waiting for it to finish"),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
 }
 
 #[test]
