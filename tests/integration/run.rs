@@ -496,7 +496,8 @@ fn a_second_run_in_the_same_checkout_waits_for_the_first() {
     // letting the first one finish (a thread, so a missing message fails instead of hanging).
     let mut stderr = second.stderr.take().expect("piped stderr");
     let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
+        // Read to the end (a pipe closed early would make the second run's next write fail).
         let mut seen = Vec::new();
         let mut buffer = [0u8; 256];
         while let Ok(n) = stderr.read(&mut buffer) {
@@ -505,22 +506,25 @@ fn a_second_run_in_the_same_checkout_waits_for_the_first() {
             }
             seen.extend_from_slice(&buffer[..n]);
             if String::from_utf8_lossy(&seen).contains("waiting for it to finish") {
-                let _ = sender.send(String::from_utf8_lossy(&seen).into_owned());
-                break;
+                let _ = sender.send(());
             }
         }
+        String::from_utf8_lossy(&seen).into_owned()
     });
-    let said = receiver.recv_timeout(std::time::Duration::from_secs(30));
+    let waited = receiver.recv_timeout(std::time::Duration::from_secs(30));
     assert!(!test.path("order").exists(), "the second run did not wait");
     test.write("go", b"");
     let first = first.wait_with_output().unwrap();
     let second = second.wait_with_output().unwrap();
+    let said = reader.join().unwrap();
+    assert!(waited.is_ok(), "{said}");
     assert!(
-        said.as_deref().is_ok_and(|s| s
-            .contains("another gate run is working in this checkout; waiting for it to finish")),
-        "{said:?}"
+        said.contains("another gate run is working in this checkout; waiting for it to finish")
     );
-    assert!(first.status.success() && second.status.success());
+    assert!(
+        first.status.success() && second.status.success(),
+        "{first:?}\n{second:?}\n{said}"
+    );
     assert_eq!(test.read("order"), "first\nsecond\n");
 }
 
