@@ -74,16 +74,22 @@ pub fn diagnostics(sources: &Sources, mut diagnostics: Vec<Diagnostic>) {
 /// A failure outside the graph (the runtime cannot start), to stderr.
 pub fn fatal(message: &str) {
     let color = console::colors_enabled_stderr();
-    eprintln!("{}: {message}", paint(style("error").red().bold(), color));
+    to_stderr(&format!(
+        "{}: {message}\n",
+        paint(style("error").red().bold(), color)
+    ));
 }
 
 /// Something worth knowing that changes no result (the cache cannot be opened), to stderr.
 pub fn warning(message: &str) {
     let color = console::colors_enabled_stderr();
-    eprintln!(
-        "{}: {message}",
-        paint(style("warning").yellow().bold(), color)
-    );
+    let label = paint(style("warning").yellow().bold(), color);
+    to_stderr(&format!("{label}: {message}\n"));
+}
+
+/// One write of a whole message; a closed stderr is not worth a panic (`eprintln!` would).
+fn to_stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// The width of the gate-name column: the longest name in the plan.

@@ -538,3 +538,22 @@ fn a_gate_may_run_gate_in_its_own_checkout() {
     test.run(&["run", "outer"]).status(0);
     assert!(test.path("inner.ran").exists());
 }
+
+#[test]
+fn a_closed_stderr_does_not_crash_a_run() {
+    // An unusable cache directory is a warning on stderr; with stderr closed (a pipe whose
+    // reader has gone) the run still finishes with its own exit code.
+    let test = Test::new()
+        .gates(r#"gate "g" { inputs "a.txt"; run "true" }"#)
+        .file("a.txt", "a\n")
+        .env("GATE_CACHE_DIR", "/proc/gate-cannot-create-this");
+    let mut command = test.command(&["run"]);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = command
+        .stdout(std::process::Stdio::null())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
