@@ -414,6 +414,28 @@ fn decode_entry(bytes: &[u8]) -> Option<Entry> {
     serde_json::from_slice(json).ok()
 }
 
+/// The last run's hits and misses, kept in the state directory for `gate cache stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lookups {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl Lookups {
+    const FILE: &str = "last-run.json";
+
+    pub fn save(&self, state: &Path) {
+        if let Ok(json) = serde_json::to_vec(self) {
+            let _ = atomic_write(&state.join(Self::FILE), &json);
+        }
+    }
+
+    pub fn load(state: &Path) -> Option<Lookups> {
+        let bytes = std::fs::read(state.join(Self::FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
 /// What `gate cache stats` shows.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Stats {

@@ -14,10 +14,9 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::{self, Cache};
 use crate::discover::{self, Root};
 use crate::error::{Diagnostic, Error};
-use crate::exec::Lookup;
 use crate::graph::{self, Format, Graph};
 use crate::inputs::Outputs;
-use crate::key::{self, Keyer};
+use crate::key::Keyer;
 use crate::load::{self, Sources};
 use crate::model;
 use crate::parse;
@@ -351,7 +350,8 @@ fn run(args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
     if let Err(error) = keyer.save() {
         report::warning(&format!("cannot save the stat cache: {error}"));
     }
-    record_lookups(&state, &run);
+    let (hits, misses) = run.lookups();
+    cache::Lookups { hits, misses }.save(&state);
     view.finish(&run, args.strict, interrupted);
     if interrupted {
         ExitCode::from(130)
@@ -473,16 +473,6 @@ fn prepare(root: &Root, graph: &Graph, plan: &Plan, read_cache: bool) -> (Arc<Ke
     (Arc::new(keyer), options)
 }
 
-/// Keeps the last run's cache hits and misses, for `gate cache stats`.
-fn record_lookups(state: &Path, run: &schedule::Run) {
-    let count = |lookup: Lookup| run.outcomes.iter().filter(|o| o.lookup == lookup).count();
-    let record = serde_json::json!({
-        "hits": count(Lookup::Hit),
-        "misses": count(Lookup::Miss),
-    });
-    let _ = key::atomic_write(&state.join("last-run.json"), record.to_string().as_bytes());
-}
-
 /// `gate explain GATE`.
 fn explain(gate: &str, root: &Root, sources: &Sources, graph: &Graph) -> ExitCode {
     let selection = Selection {
@@ -499,7 +489,7 @@ fn explain(gate: &str, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
     };
     let (keyer, options) = prepare(root, graph, &plan, true);
     let forecast = schedule::forecast(&plan, &keyer, &options);
-    report::explain(gate, &plan, &forecast, &options.keys);
+    report::explain(gate, &plan, &forecast);
     ExitCode::SUCCESS
 }
 
@@ -509,11 +499,7 @@ fn cache_command(action: &CacheAction, root: &Root) -> ExitCode {
     let state = root.dir.join(model::STATE_DIR);
     match action {
         CacheAction::Stats => {
-            let last: Option<serde_json::Value> = std::fs::read(state.join("last-run.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
-            let hits_misses = last.and_then(|v| Some((v["hits"].as_u64()?, v["misses"].as_u64()?)));
-            report::cache_stats(&dir, &cache::stats(&dir), hits_misses);
+            report::cache_stats(&dir, &cache::stats(&dir), cache::Lookups::load(&state));
             ExitCode::SUCCESS
         }
         CacheAction::Prune {
@@ -524,27 +510,31 @@ fn cache_command(action: &CacheAction, root: &Root) -> ExitCode {
                 report::fatal("say what to prune: --max-size SIZE and/or --older-than AGE");
                 return ExitCode::from(2);
             }
-            match cache::prune(&dir, *max_size, *older_than) {
-                Ok(pruned) => {
-                    report::pruned(&dir, &pruned);
-                    ExitCode::SUCCESS
-                }
-                Err(error) => {
-                    report::fatal(&format!("cannot prune {}: {error}", dir.display()));
-                    ExitCode::FAILURE
-                }
-            }
+            let pruned = cache::prune(&dir, *max_size, *older_than);
+            finished(pruned, "prune", &dir, |p| report::pruned(&dir, p))
         }
-        CacheAction::Clean => match cache::clean(&dir) {
-            Ok(freed) => {
-                report::cleaned(&dir, &freed);
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                report::fatal(&format!("cannot clean {}: {error}", dir.display()));
-                ExitCode::FAILURE
-            }
-        },
+        CacheAction::Clean => finished(cache::clean(&dir), "clean", &dir, |f| {
+            report::cleaned(&dir, f)
+        }),
+    }
+}
+
+/// Reports what a cache command did, or why it could not.
+fn finished<T>(
+    result: std::io::Result<T>,
+    verb: &str,
+    dir: &Path,
+    show: impl FnOnce(&T),
+) -> ExitCode {
+    match result {
+        Ok(done) => {
+            show(&done);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            report::fatal(&format!("cannot {verb} {}: {error}", dir.display()));
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -651,8 +651,7 @@ pub fn summary(changes: &[Change]) -> String {
 /// Why a gate runs rather than being restored, in one line: what is not cacheable about it,
 /// or what changed since its last run (from the material saved then).
 pub fn why(
-    keys: &Path,
-    gate: &str,
+    last: Option<&Saved>,
     material: &Material,
     key: &Digest,
     cacheable: Result<(), &'static str>,
@@ -664,7 +663,7 @@ pub fn why(
     if !read_cache {
         return "--no-cache".into();
     }
-    match load(keys, gate) {
+    match last {
         None => "no previous run".into(),
         Some(saved) if saved.key.0 == *key => match saved.status.as_str() {
             "passed" | "cached" => {

@@ -716,7 +716,7 @@ pub fn print(text: &str) {
 }
 
 /// `gate explain GATE`: the verdict, the key, and what changed since the last run.
-pub fn explain(gate: &str, plan: &Plan, forecast: &BTreeMap<String, Forecast>, keys: &Path) {
+pub fn explain(gate: &str, plan: &Plan, forecast: &BTreeMap<String, Forecast>) {
     let color = console::colors_enabled();
     let mut out = String::new();
     let Some(step) = plan.steps.iter().find(|s| s.gate == gate) else {
@@ -779,7 +779,7 @@ pub fn explain(gate: &str, plan: &Plan, forecast: &BTreeMap<String, Forecast>, k
             for (dep, key) in &material.deps {
                 let _ = writeln!(out, "  dependency: {dep} {}", &key.to_string()[..16]);
             }
-            match crate::key::load(keys, gate) {
+            match &forecast.last {
                 None => {
                     let _ = writeln!(out, "  last run: none recorded");
                 }
@@ -828,7 +828,7 @@ fn change_detail(change: &crate::key::Change) -> String {
 }
 
 /// `gate cache stats`.
-pub fn cache_stats(dir: &Path, stats: &crate::cache::Stats, last: Option<(u64, u64)>) {
+pub fn cache_stats(dir: &Path, stats: &crate::cache::Stats, last: Option<crate::cache::Lookups>) {
     let mut out = format!(
         "cache: {}\nentries: {}\nblobs: {}\nsize: {}\n",
         dir.display(),
@@ -837,7 +837,7 @@ pub fn cache_stats(dir: &Path, stats: &crate::cache::Stats, last: Option<(u64, u
         bytes(stats.bytes)
     );
     match last {
-        Some((hits, misses)) if hits + misses > 0 => {
+        Some(crate::cache::Lookups { hits, misses }) if hits + misses > 0 => {
             let _ = writeln!(
                 out,
                 "last run: {}, {} ({:.0}% hit rate)",

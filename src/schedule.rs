@@ -50,6 +50,13 @@ pub struct Run {
 }
 
 impl Run {
+    /// Cache hits and misses, as `(hits, misses)`.
+    pub fn lookups(&self) -> (u64, u64) {
+        let count =
+            |lookup: Lookup| self.outcomes.iter().filter(|o| o.lookup == lookup).count() as u64;
+        (count(Lookup::Hit), count(Lookup::Miss))
+    }
+
     /// Whether the run failed: a non-optional gate failed, was blocked or timed out, or, with
     /// `strict`, a non-optional gate was skipped for a missing tool.
     pub fn failed(&self, strict: bool) -> bool {
@@ -250,7 +257,11 @@ impl Task {
                 task.options.read_cache,
             );
             outcome.reason = Some(
-                blocking(move || key::why(&keys, &gate, &material, &key, cacheable, read)).await,
+                blocking(move || {
+                    let last = key::load(&keys, &gate);
+                    key::why(last.as_ref(), &material, &key, cacheable, read)
+                })
+                .await,
             );
         }
 
@@ -517,6 +528,21 @@ pub struct Forecast {
     pub cached: bool,
     /// Why it would run, when it would.
     pub reason: String,
+    /// The record of its last run, when there is one.
+    pub last: Option<key::Saved>,
+}
+
+impl Forecast {
+    /// A step that runs nothing: a group (with its key) or a skip.
+    fn settled(key: Option<Digest>) -> Forecast {
+        Forecast {
+            keyed: None,
+            key,
+            cached: false,
+            reason: String::new(),
+            last: None,
+        }
+    }
 }
 
 /// Keys every step of `plan` on the files as they are now, and asks the cache about each:
@@ -540,11 +566,11 @@ pub fn forecast(plan: &Plan, keyer: &Keyer, options: &Options) -> BTreeMap<Strin
                         .cache
                         .as_ref()
                         .is_some_and(|c| matches!(c.get(&keyed.key), Ok(Some(_))));
+                let last = key::load(&options.keys, &step.gate);
                 let reason = match cached {
                     true => String::new(),
                     false => key::why(
-                        &options.keys,
-                        &step.gate,
+                        last.as_ref(),
                         &keyed.material(),
                         &keyed.key,
                         cacheable,
@@ -556,20 +582,13 @@ pub fn forecast(plan: &Plan, keyer: &Keyer, options: &Options) -> BTreeMap<Strin
                     keyed: Some(keyed),
                     cached,
                     reason,
+                    last,
                 }
             }
-            Decision::Group if deps.len() == step.deps.len() => Forecast {
-                keyed: None,
-                key: Some(key::group_key(&step.gate, &deps)),
-                cached: false,
-                reason: String::new(),
-            },
-            _ => Forecast {
-                keyed: None,
-                key: None,
-                cached: false,
-                reason: String::new(),
-            },
+            Decision::Group if deps.len() == step.deps.len() => {
+                Forecast::settled(Some(key::group_key(&step.gate, &deps)))
+            }
+            _ => Forecast::settled(None),
         };
         forecasts.insert(step.gate.clone(), forecast);
     }
