@@ -44,6 +44,10 @@ pub struct Entry {
     pub exit: i32,
     pub log: Option<Blob>,
     pub outputs: Vec<OutputFile>,
+    /// The run that produced the result (its manifest's run id); absent in entries written
+    /// before runs had ids, which read the same otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +62,15 @@ pub struct OutputFile {
     pub mode: u32,
     pub digest: Hex,
     pub size: u64,
+}
+
+/// Which result [`Cache::put`] stores: a gate's pass under `key`, in run `run`.
+#[derive(Debug, Clone, Copy)]
+pub struct Produced<'a> {
+    pub run: &'a str,
+    pub gate: &'a str,
+    pub key: &'a Digest,
+    pub duration: Duration,
 }
 
 /// Why a restore failed.
@@ -267,13 +280,17 @@ impl Cache {
     /// root) and log, then the entry, which is the commit point.
     pub fn put(
         &self,
-        gate: &str,
-        key: &Digest,
-        duration: Duration,
+        produced: Produced,
         log: Option<&Path>,
         outputs: &inputs::Outputs,
         index: &Index,
     ) -> Result<Entry, String> {
+        let Produced {
+            run,
+            gate,
+            key,
+            duration,
+        } = produced;
         let root = index.root();
         let mut files = Vec::new();
         for (path, stat) in inputs::produced(root, outputs) {
@@ -310,6 +327,7 @@ impl Cache {
             exit: 0,
             log,
             outputs: files,
+            run: Some(run.to_owned()),
         };
         let path = self.entry_path(key);
         let write = || -> std::io::Result<()> {
@@ -343,6 +361,35 @@ impl Cache {
             size,
         })
     }
+}
+
+/// The outputs a gate left under `root`, described as the cache would store them, for a gate
+/// whose result is not stored (`cache #false`) but whose outputs still belong in the record.
+pub fn describe(root: &Path, outputs: &inputs::Outputs) -> Result<Vec<OutputFile>, String> {
+    inputs::produced(root, outputs)
+        .into_iter()
+        .map(|(path, stat)| {
+            let blob = blob_of(&root.join(&path))?;
+            Ok(OutputFile {
+                path,
+                mode: stat.permissions(),
+                digest: blob.digest,
+                size: blob.size,
+            })
+        })
+        .collect()
+}
+
+/// A file's digest and size, as a blob of it would have them.
+pub fn blob_of(path: &Path) -> Result<Blob, String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_mmap(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(Blob {
+        digest: Hex(hasher.finalize()),
+        size: hasher.count(),
+    })
 }
 
 fn lock_file(dir: &Path) -> std::io::Result<File> {
@@ -660,6 +707,7 @@ mod tests {
                 digest: Hex(blake3::hash(b"a")),
                 size: 1,
             }],
+            run: Some("20261122T101500.000Z-abcdef".into()),
         };
         let bytes = encode_entry(&entry);
         assert_eq!(decode_entry(&bytes), Some(entry));

@@ -18,6 +18,7 @@ use crate::graph::{self, Format, Graph};
 use crate::inputs::Outputs;
 use crate::key::Keyer;
 use crate::load::{self, Sources};
+use crate::manifest;
 use crate::model;
 use crate::parse;
 use crate::plan::{self, Context, Plan, Selection};
@@ -82,6 +83,12 @@ pub enum Command {
     Cache {
         #[command(subcommand)]
         action: CacheAction,
+    },
+    /// Check a run's manifest: its digests, the chain of runs before it, the input lists it
+    /// refers to, and its outputs on disk, file by file
+    Verify {
+        /// A manifest file, a run directory, a run id or `latest` [default: latest]
+        target: Option<String>,
     },
     /// Print a shell completion script
     Completions {
@@ -169,6 +176,18 @@ pub struct RunArgs {
     /// Run every gate instead of restoring results from the cache (results are still stored)
     #[arg(long)]
     pub no_cache: bool,
+
+    /// Also write the run's manifest here (it is always kept in .gate/runs/<run>/)
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+
+    /// Write a JUnit XML report: one testcase per gate
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+
+    /// Write a Chrome trace (open in Perfetto or chrome://tracing): one span per gate
+    #[arg(long, value_name = "PATH")]
+    pub trace: Option<PathBuf>,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -181,11 +200,33 @@ pub fn main() -> ExitCode {
             report::print(&String::from_utf8_lossy(&buffer));
             ExitCode::SUCCESS
         }
+        Command::Verify { ref target } => {
+            let root = record_root(&cli);
+            let runs = root.join(model::STATE_DIR).join(manifest::RUNS_DIR);
+            let path = manifest::locate(&runs, target.as_deref());
+            let verification = manifest::verify(&path, &root);
+            report::verification(&path, &verification);
+            if verification.holds() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         _ => match front(&cli) {
             Ok((root, sources, graph)) => dispatch(&cli, &root, &sources, &graph),
             Err(code) => code,
         },
     }
+}
+
+/// The root for commands that read run records, which need no valid graph (a manifest is
+/// checked long after the gates.kdl that produced it changed): the directory of the nearest
+/// gates.kdl, or the current directory.
+fn record_root(cli: &Cli) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    discover::discover(&cwd, cli.file.as_deref())
+        .map(|root| root.dir)
+        .unwrap_or(cwd)
 }
 
 /// discover → load → parse → model → graph, reporting every problem at once.
@@ -236,7 +277,7 @@ fn overrides(vars: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<(String,
 
 fn dispatch(cli: &Cli, root: &Root, sources: &Sources, graph: &Graph) -> ExitCode {
     match &cli.command {
-        Command::Run(args) => run(args, root, sources, graph),
+        Command::Run(args) => run(cli, args, root, sources, graph),
         Command::List { json } => {
             report::list(graph, sources, *json);
             ExitCode::SUCCESS
@@ -272,11 +313,13 @@ fn dispatch(cli: &Cli, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
         }
         Command::Explain { gate } => explain(gate, root, sources, graph),
         Command::Cache { action } => cache_command(action, root),
-        Command::Completions { .. } => unreachable!("handled before the graph is loaded"),
+        Command::Completions { .. } | Command::Verify { .. } => {
+            unreachable!("handled before the graph is loaded")
+        }
     }
 }
 
-fn run(args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCode {
+fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCode {
     let selection = Selection {
         targets: args.targets.clone(),
         tags: args.tags.clone(),
@@ -299,6 +342,8 @@ fn run(args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
     // and logs); runs in other checkouts share the cache freely.
     let _checkout = (!args.dry_run).then(|| checkout_lock(&state)).flatten();
     let (keyer, mut options) = prepare(root, graph, &plan, !args.no_cache);
+    let started = std::time::SystemTime::now();
+    options.run = manifest::run_id(started);
     if args.dry_run {
         let forecast = schedule::forecast(&plan, &keyer, &options);
         report::dry_run(&plan, &forecast, jobs);
@@ -329,6 +374,11 @@ fn run(args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
         }
     };
     let interrupted = Arc::new(AtomicBool::new(false));
+    // The tree as the run found it (gates may write into it), read while gates run.
+    let git = {
+        let dir = root.dir.clone();
+        std::thread::spawn(move || manifest::git(&dir))
+    };
     let run = runtime.block_on(async {
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone(), Arc::clone(&interrupted));
@@ -352,7 +402,60 @@ fn run(args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
     }
     let (hits, misses) = run.lookups();
     cache::Lookups { hits, misses }.save(&state);
+    let context = manifest::Context {
+        id: options.run.clone(),
+        started,
+        graph,
+        invocation: manifest::Invocation {
+            command: "run".to_owned(),
+            targets: args.targets.clone(),
+            tags: args.tags.clone(),
+            selected: {
+                let mut gates: Vec<String> = plan.steps.iter().map(|s| s.gate.clone()).collect();
+                gates.sort();
+                gates
+            },
+            vars: overrides(&cli.vars, &mut Vec::new()).into_iter().collect(),
+            strict: args.strict,
+            fail_fast: args.fail_fast,
+            no_cache: args.no_cache,
+            jobs: jobs as u64,
+        },
+        sources: sources
+            .files
+            .iter()
+            .map(|file| manifest::SourceFile {
+                path: file.name.clone(),
+                blake3: crate::key::Hex(blake3::hash(file.text.as_bytes())),
+            })
+            .collect(),
+        git: git.join().ok().flatten(),
+        strict: args.strict,
+        interrupted,
+    };
+    let record = manifest::build(&context, &run);
+    let failed_logs: Vec<(String, PathBuf)> = run
+        .outcomes
+        .iter()
+        .filter(|o| o.status.is_failure())
+        .filter_map(|o| Some((o.gate.clone(), o.log.clone()?)))
+        .collect();
+    let written = match manifest::write(&state, record, args.manifest.as_deref(), &failed_logs) {
+        Ok(written) => {
+            for note in &written.notes {
+                report::warning(note);
+            }
+            Some(written)
+        }
+        Err(error) => {
+            report::warning(&format!("cannot write the run's manifest: {error}"));
+            None
+        }
+    };
     view.finish(&run, args.strict, interrupted);
+    if let Some(written) = &written {
+        reports(args, &written.manifest, &root.dir);
+    }
     if interrupted {
         ExitCode::from(130)
     } else if run.failed(args.strict) {
@@ -360,6 +463,12 @@ fn run(args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The files a run was asked to write from its record (`--junit`, `--trace`), and the
+/// GitHub Actions step summary when running there.
+fn reports(args: &RunArgs, record: &manifest::Manifest, root: &Path) {
+    let _ = (args, record, root);
 }
 
 /// `.gate/` under the root, with a `.gitignore` in it so state is never committed.
@@ -469,6 +578,7 @@ fn prepare(root: &Root, graph: &Graph, plan: &Plan, read_cache: bool) -> (Arc<Ke
         cache,
         read_cache,
         explain: false,
+        run: String::new(),
     };
     (Arc::new(keyer), options)
 }

@@ -5,9 +5,11 @@
 //! SIGKILL), and when a line ends normally any process it left behind in its group is killed
 //! too: a gate never leaves orphans.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{Seek, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
@@ -15,6 +17,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::{Blob, OutputFile};
+use crate::key::Keyed;
 use crate::plan::{Job, SkipReason};
 
 /// How long a terminated process group gets to exit before it is killed.
@@ -69,6 +73,26 @@ impl Status {
         }
     }
 
+    /// Why a gate did not pass, in words (`None` for a pass, a restore or a cancellation).
+    pub fn reason(&self) -> Option<String> {
+        Some(match self {
+            Status::Passed | Status::Cached | Status::Cancelled => return None,
+            Status::Failed(Failure::ModifiedInputs(files)) => {
+                format!("changed its own inputs: {}", files.join(", "))
+            }
+            Status::Failed(Failure::Exit { line, code }) if *line > 0 => {
+                format!("exit code {code} (run line {})", line + 1)
+            }
+            Status::Failed(Failure::Exit { code, .. }) => format!("exit code {code}"),
+            Status::Failed(Failure::Signal { signal, .. }) => format!("killed by signal {signal}"),
+            Status::Failed(Failure::Spawn(message)) => message.clone(),
+            Status::Failed(Failure::Members(members)) => format!("failed: {}", members.join(", ")),
+            Status::Skipped(reason) => reason.to_string(),
+            Status::Blocked { dep, because } => format!("dependency {dep} {because}"),
+            Status::TimedOut(after) => format!("timed out after {}", human(*after)),
+        })
+    }
+
     /// Whether this status fails a run (when the gate is not optional).
     pub fn is_failure(&self) -> bool {
         matches!(
@@ -100,6 +124,18 @@ pub struct Outcome {
     pub ran: bool,
     /// The gate's commands printed something (beyond gate's `$ line` headers).
     pub printed: bool,
+    /// When the gate started (or was settled), since the run began.
+    pub started: Duration,
+    /// What the gate was keyed on, when it was keyed.
+    pub keyed: Option<Arc<Keyed>>,
+    /// The exit code of the last command it ran (0 for a pass or a restore).
+    pub exit: Option<i32>,
+    /// The files it produced (a pass) or restored (a hit), sorted by path.
+    pub outputs: Vec<OutputFile>,
+    /// Its log's digest and size, when it has a log.
+    pub log_digest: Option<Blob>,
+    /// For a restore: the run that stored the result, when the entry says.
+    pub producer: Option<String>,
 }
 
 impl Outcome {
@@ -117,6 +153,12 @@ impl Outcome {
             notes: Vec::new(),
             ran: false,
             printed: false,
+            started: Duration::ZERO,
+            keyed: None,
+            exit: None,
+            outputs: Vec::new(),
+            log_digest: None,
+            producer: None,
         }
     }
 }
@@ -135,7 +177,7 @@ pub enum Lookup {
 pub enum Event {
     Started(String),
     Output(Line),
-    Finished(Outcome),
+    Finished(Box<Outcome>),
 }
 
 /// A line of a gate's output, for `-v`.
@@ -379,4 +421,21 @@ fn signal_group(group: Option<libc::pid_t>, signal: libc::c_int) {
             libc::killpg(group, signal);
         }
     }
+}
+
+/// A duration as written in gates.kdl: `1m30s`, or milliseconds when it has some.
+pub fn human(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if !millis.is_multiple_of(1000) {
+        return format!("{millis}ms");
+    }
+    let secs = duration.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    for (value, unit) in [(h, "h"), (m, "m"), (s, "s")] {
+        if value > 0 {
+            let _ = write!(out, "{value}{unit}");
+        }
+    }
+    out
 }

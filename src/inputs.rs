@@ -205,6 +205,11 @@ impl Outputs {
         &self.gate
     }
 
+    /// Whether the gate declares no outputs.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
     /// Whether `path` (from a cache entry) is a place this gate may write: a plain relative
     /// path, inside the root, outside `.git/` and `.gate/`, matched by a declared output.
     pub fn allows(&self, path: &str) -> bool {

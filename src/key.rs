@@ -43,6 +43,19 @@ impl<'de> Deserialize<'de> for Hex {
     }
 }
 
+impl PartialOrd for Hex {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// By bytes, which is the order of the hex text too.
+impl Ord for Hex {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.as_bytes().cmp(other.0.as_bytes())
+    }
+}
+
 impl std::fmt::Display for Hex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.0.to_hex().as_str())
@@ -200,6 +213,11 @@ pub struct Keyed {
 }
 
 impl Keyed {
+    /// The material without its inputs (those are [`Keyed::files`]).
+    pub fn base(&self) -> &Material {
+        &self.base
+    }
+
     pub fn material(&self) -> Material {
         let mut material = self.base.clone();
         material.inputs = self

@@ -29,6 +29,7 @@ pub mod graph;
 pub mod inputs;
 pub mod key;
 pub mod load;
+pub mod manifest;
 pub mod model;
 pub mod parse;
 pub mod plan;

@@ -342,26 +342,15 @@ impl RunReport {
             let _ = write!(text, "  {}", seconds(outcome.duration));
         }
         let detail = match &outcome.status {
-            Status::Cancelled | Status::Cached => String::new(),
             Status::Passed => match (&outcome.reason, self.verbosity) {
                 (Some(reason), Verbosity::Verbose) => format!("ran: {reason}"),
                 _ => String::new(),
             },
-            Status::Failed(Failure::ModifiedInputs(files)) => format!(
-                "changed its own inputs: {} (a check must not edit what it checks; a gate that \
-                 should says `fix #true`)",
-                files.join(", ")
+            Status::Failed(Failure::ModifiedInputs(_)) => format!(
+                "{} (a check must not edit what it checks; a gate that should says `fix #true`)",
+                outcome.status.reason().unwrap_or_default()
             ),
-            Status::Failed(Failure::Exit { line, code }) if *line > 0 => {
-                format!("exit code {code} (run line {})", line + 1)
-            }
-            Status::Failed(Failure::Exit { code, .. }) => format!("exit code {code}"),
-            Status::Failed(Failure::Signal { signal, .. }) => format!("killed by signal {signal}"),
-            Status::Failed(Failure::Spawn(message)) => message.clone(),
-            Status::Failed(Failure::Members(members)) => format!("failed: {}", members.join(", ")),
-            Status::Skipped(reason) => reason.to_string(),
-            Status::Blocked { dep, because } => format!("dependency {dep} {because}"),
-            Status::TimedOut(after) => format!("timed out after {}", human(*after)),
+            status => status.reason().unwrap_or_default(),
         };
         if !detail.is_empty() {
             let _ = write!(text, "  {detail}");
@@ -544,22 +533,6 @@ pub fn seconds(duration: Duration) -> String {
 }
 
 /// A timeout as the user wrote it would read: `90s`, `10m`, `1h30m`, `500ms`.
-fn human(duration: Duration) -> String {
-    let millis = duration.as_millis();
-    if !millis.is_multiple_of(1000) {
-        return format!("{millis}ms");
-    }
-    let secs = duration.as_secs();
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = String::new();
-    for (value, unit) in [(h, "h"), (m, "m"), (s, "s")] {
-        if value > 0 {
-            let _ = write!(out, "{value}{unit}");
-        }
-    }
-    out
-}
-
 /// `gate run --dry-run`: the plan in topological order, with commands and reasons: what
 /// would be restored from the cache, and why the rest would run.
 pub fn dry_run(plan: &Plan, forecast: &BTreeMap<String, Forecast>, jobs: usize) {
@@ -899,4 +872,34 @@ fn bytes(count: u64) -> String {
         0 => format!("{count} B"),
         _ => format!("{value:.1} {}", UNITS[unit]),
     }
+}
+
+/// `gate verify`: every check, failures first, then what could not be checked.
+pub fn verification(path: &Path, verification: &crate::manifest::Verification) {
+    let color = console::colors_enabled();
+    let mut out = String::new();
+    let (failed, passed): (Vec<_>, Vec<_>) = verification.findings.iter().partition(|f| !f.ok);
+    for finding in failed.iter().chain(&passed) {
+        let mark = if finding.ok {
+            paint(style("ok").green(), color)
+        } else {
+            paint(style("FAIL").red().bold(), color)
+        };
+        let _ = writeln!(out, "{mark:>4}  {}", finding.text);
+    }
+    for note in &verification.notes {
+        let _ = writeln!(out, "{}  {note}", paint(style("note").dim(), color));
+    }
+    let verdict = if verification.holds() {
+        paint(style("verified").green().bold(), color)
+    } else {
+        paint(style("drift").red().bold(), color)
+    };
+    let problems = failed.len();
+    let _ = write!(out, "\n{verdict}: {}", path.display());
+    if problems > 0 {
+        let _ = write!(out, " ({})", plural(problems, "problem"));
+    }
+    out.push('\n');
+    print(&out);
 }

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::{Cache, Entry};
+use crate::cache::{self, Blob, Cache, Entry, OutputFile};
 use crate::exec::{self, Event, Failure, Lookup, Outcome, Status};
 use crate::inputs::Digest;
 use crate::key::{self, Hex, Keyed, Keyer};
@@ -40,6 +40,8 @@ pub struct Options {
     pub read_cache: bool,
     /// Work out why each gate reruns (`-v`).
     pub explain: bool,
+    /// This run's id, recorded in the cache entries it stores.
+    pub run: String,
 }
 
 /// All outcomes, in plan order, and the wall time.
@@ -108,7 +110,7 @@ pub async fn schedule(
                 ready.insert(dependent);
             }
         }
-        let _ = events.send(Event::Finished(outcome.clone()));
+        let _ = events.send(Event::Finished(Box::new(outcome.clone())));
         done.insert(outcome.gate.clone(), outcome);
     };
     loop {
@@ -116,7 +118,7 @@ pub async fn schedule(
         // what may start.
         loop {
             while let Some(i) = ready.pop_first() {
-                match settle(&steps[i], &done, &cancel) {
+                match settle(&steps[i], &done, &cancel, started_at.elapsed()) {
                     Some(outcome) => finish(outcome, &mut done, &mut ready, &mut pending),
                     None => {
                         runnable.insert(i);
@@ -129,7 +131,7 @@ pub async fn schedule(
                 };
                 let step = &steps[i];
                 // Cancellation may have come since the step became ready.
-                if let Some(outcome) = settle(step, &done, &cancel) {
+                if let Some(outcome) = settle(step, &done, &cancel, started_at.elapsed()) {
                     finish(outcome, &mut done, &mut ready, &mut pending);
                     continue;
                 }
@@ -147,6 +149,7 @@ pub async fn schedule(
                     options: options.clone(),
                     cancel: cancel.clone(),
                     stream: options.stream.then(|| events.clone()),
+                    epoch: started_at,
                     creation: logs_ready
                         .as_ref()
                         .err()
@@ -212,6 +215,8 @@ struct Task {
     options: Options,
     cancel: CancellationToken,
     stream: Option<UnboundedSender<Event>>,
+    /// When the run began.
+    epoch: Instant,
     creation: Option<String>,
 }
 
@@ -221,6 +226,7 @@ impl Task {
         let task = Arc::new(self);
         let mut outcome = Outcome::settled(&task.gate, Status::Passed, task.optional);
         outcome.ran = task.fresh;
+        outcome.started = start.duration_since(task.epoch);
         // A gate with nothing to read or run for its key is keyed on the spot; the rest goes
         // off the scheduler's thread, once, for keying, lookup and restore together.
         let light =
@@ -231,11 +237,17 @@ impl Task {
             let task = Arc::clone(&task);
             blocking(move || task.before()).await
         };
+        let keyed = Arc::new(keyed);
         outcome.key = Some(keyed.key);
+        outcome.keyed = Some(Arc::clone(&keyed));
         match found {
             Some(Ok(Some(entry))) => {
                 outcome.status = Status::Cached;
                 outcome.lookup = Lookup::Hit;
+                outcome.exit = Some(entry.exit);
+                outcome.outputs = entry.outputs.clone();
+                outcome.log_digest = entry.log.clone();
+                outcome.producer = entry.run.clone();
                 task.replay(&entry, &mut outcome).await;
                 outcome.duration = start.elapsed();
                 return outcome;
@@ -295,7 +307,13 @@ impl Task {
             blocking(move || task.after(&keyed, status, took)).await
         };
         outcome.status = after.status;
-        outcome.key = after.key.or(outcome.key);
+        if let Some(rekeyed) = after.keyed {
+            outcome.key = Some(rekeyed.key);
+            outcome.keyed = Some(Arc::new(rekeyed));
+        }
+        outcome.exit = after.exit;
+        outcome.outputs = after.outputs;
+        outcome.log_digest = after.log;
         outcome.notes.extend(after.notes);
         outcome.printed = after.printed;
         outcome.duration = start.elapsed();
@@ -338,9 +356,16 @@ impl Task {
     fn after(&self, keyed: &Keyed, mut status: Status, took: Duration) -> After {
         let mut after = After {
             status: Status::Passed,
-            key: None,
+            keyed: None,
             notes: Vec::new(),
             printed: std::fs::metadata(&self.log).is_ok_and(|m| m.len() > self.headers()),
+            exit: match &status {
+                Status::Passed => Some(0),
+                Status::Failed(Failure::Exit { code, .. }) => Some(*code),
+                _ => None,
+            },
+            outputs: Vec::new(),
+            log: None,
         };
         // A check must not edit what it checks; a fix gate may, and its edits are seen by
         // what runs after it.
@@ -353,24 +378,38 @@ impl Task {
         // What depends on a fix gate depends on the files as it left them: its key for them
         // is taken after its edits, so the next run (with nothing left to fix) matches it.
         if self.job.fix && status == Status::Passed {
-            after.key = Some(self.keyer.key(&self.gate, &self.job, &self.deps, true).key);
+            after.keyed = Some(self.keyer.key(&self.gate, &self.job, &self.deps, true));
         }
         let cacheable = self.keyer.cacheable(&self.gate, &self.job).is_ok();
         if let Some(cache) = self.options.cache.as_ref().filter(|_| cacheable)
             && status == Status::Passed
         {
             let outputs = self.keyer.outputs_of(&self.gate);
-            let stored = cache.put(
-                &self.gate,
-                &keyed.key,
-                took,
-                Some(&self.log),
-                outputs,
-                self.keyer.index(),
-            );
-            if let Err(warning) = stored {
-                after.notes.push(warning);
+            let produced = cache::Produced {
+                run: &self.options.run,
+                gate: &self.gate,
+                key: &keyed.key,
+                duration: took,
+            };
+            let stored = cache.put(produced, Some(&self.log), outputs, self.keyer.index());
+            match stored {
+                Ok(entry) => {
+                    after.outputs = entry.outputs;
+                    after.log = entry.log;
+                }
+                Err(warning) => after.notes.push(warning),
             }
+        }
+        // The record describes what a pass produced whether or not it was stored.
+        let declared = self.keyer.outputs_of(&self.gate);
+        if status == Status::Passed && after.outputs.is_empty() && !declared.is_empty() {
+            match cache::describe(&self.options.root, declared) {
+                Ok(outputs) => after.outputs = outputs,
+                Err(warning) => after.notes.push(warning),
+            }
+        }
+        if after.log.is_none() {
+            after.log = cache::blob_of(&self.log).ok();
         }
         if cacheable {
             self.remember(keyed, status.word());
@@ -439,10 +478,13 @@ impl Task {
 /// What [`Task::after`] decided.
 struct After {
     status: Status,
-    /// A fix gate's key after its edits.
-    key: Option<Digest>,
+    /// A fix gate keyed again after its edits.
+    keyed: Option<Keyed>,
     notes: Vec<String>,
     printed: bool,
+    exit: Option<i32>,
+    outputs: Vec<OutputFile>,
+    log: Option<Blob>,
 }
 
 /// Runs blocking work (hashing, file copies) off the scheduler's thread.
@@ -458,9 +500,11 @@ fn settle(
     step: &Step,
     done: &BTreeMap<String, Outcome>,
     cancel: &CancellationToken,
+    now: Duration,
 ) -> Option<Outcome> {
     let status = settled_status(step, done, cancel)?;
     let mut outcome = Outcome::settled(&step.gate, status, step.optional);
+    outcome.started = now;
     outcome.ran = step.deps.iter().any(|d| done[d.as_str()].ran);
     if matches!(step.decision, Decision::Group) {
         let members = dep_keys(step, done);

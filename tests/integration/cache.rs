@@ -144,15 +144,18 @@ fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32)> {
 }
 
 /// Every regular file under `dir`, sorted.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+/// The regular files under `dir`, recursively (symlinks such as `.gate/runs/latest` are not
+/// followed: what they point at is listed where it is).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(at) = stack.pop() {
         for name in std::fs::read_dir(&at).expect("read a directory").flatten() {
             let path = name.path();
-            if name.file_type().expect("a file type").is_dir() {
+            let kind = name.file_type().expect("a file type");
+            if kind.is_dir() {
                 stack.push(path);
-            } else {
+            } else if kind.is_file() {
                 files.push(path);
             }
         }
