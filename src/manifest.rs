@@ -897,9 +897,7 @@ fn check_file(bytes: &[u8], found: &mut Verification) -> Option<Manifest> {
             )
         },
     );
-    let schema: Value = serde_json::from_str(SCHEMA).expect("the embedded schema is JSON");
-    let validator = jsonschema::validator_for(&schema).expect("the embedded schema is valid");
-    let errors: Vec<String> = validator
+    let errors: Vec<String> = validator()
         .iter_errors(&value)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
@@ -944,6 +942,15 @@ fn check_file(bytes: &[u8], found: &mut Verification) -> Option<Manifest> {
         },
     );
     Some(manifest)
+}
+
+/// The embedded schema, compiled once.
+fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let schema: Value = serde_json::from_str(SCHEMA).expect("the embedded schema is JSON");
+        jsonschema::validator_for(&schema).expect("the embedded schema is valid")
+    })
 }
 
 /// Where a byte string first differs from another, for a person to look at.

@@ -4,6 +4,7 @@
 mod cache;
 mod errors;
 mod language;
+mod manifest;
 mod repository;
 mod run;
 mod test;
