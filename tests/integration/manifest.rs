@@ -337,24 +337,24 @@ fn a_single_changed_byte_anywhere_in_a_manifest_is_detected() {
 fn no_secret_from_the_environment_lands_in_the_state_directory() {
     const CANARY: &str = "canary-5f1e9c0d7a";
     let test = Test::new()
-        .gates(&format!(
+        .gates(
             r#"
-gate "uses" {{
+gate "uses" {
     inputs "a"
     outputs "b"
     pass-env "PASSED_SECRET"
     hash-env "HASHED_SECRET"
     env DECLARED="visible-by-design"
     run "test -n \"$PASSED_SECRET\" && test -n \"$HASHED_SECRET\" && cp a b"
-}}
-gate "fails" {{
+}
+gate "fails" {
     inputs "a"
     pass-env "PASSED_SECRET"
     run "test -z \"$PASSED_SECRET\""
-}}
-gate "unrelated" {{ run "true" }}
-"#
-        ))
+}
+gate "unrelated" { run "true" }
+"#,
+        )
         .file("a", "x\n")
         .env("PASSED_SECRET", CANARY)
         .env("HASHED_SECRET", CANARY)
