@@ -15,6 +15,7 @@
 //! | [`key`] | job + deps' keys → [`key::Keyed`]: blake3 of [`key::Material`], kept for `explain` |
 //! | [`cache`] | key → hit ([`cache::Entry`]: outputs verified, restored) or miss; prune, clean |
 //! | [`exec`] / [`schedule`] | plan → [`exec::Outcome`]s: restore or run, read-only check, store |
+//! | [`manifest`] | [`schedule::Run`] → [`manifest::Manifest`]: the run record, hash-chained; `verify` |
 //! | [`report`] | everything the user sees: diagnostics, the run view, lists, graphs |
 //!
 //! [`error`] holds the diagnostics shared by the front stages; [`cli`] wires the stages to the
