@@ -219,21 +219,7 @@ pub enum Format {
 /// order with its default spelt out. Two files that mean the same graph give the same text,
 /// whatever their layout, comments or include structure; run records carry its digest.
 pub fn canonical(graph: &Graph) -> String {
-    use crate::parse::When;
-    use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
-    fn field<V: Into<KdlValue>>(
-        children: &mut KdlDocument,
-        name: &str,
-        values: impl IntoIterator<Item = V>,
-    ) {
-        let mut node = KdlNode::new(name);
-        for value in values {
-            node.push(KdlEntry::new(value));
-        }
-        if !node.entries().is_empty() {
-            children.nodes_mut().push(node);
-        }
-    }
+    use kdl::{KdlDocument, KdlEntry, KdlNode};
     let mut document = KdlDocument::new();
     let default = graph.model.default.iter().map(|d| d.value.clone());
     field(&mut document, "default", default);
@@ -243,44 +229,81 @@ pub fn canonical(graph: &Graph) -> String {
         let children = node.ensure_children();
         field(children, "description", gate.description.clone());
         field(children, "deps", graph.deps[&gate.name].iter().cloned());
-        field(children, "requires", gate.requires.iter().cloned());
-        field(children, "version", gate.version.clone());
-        field(children, "shell", gate.shell.iter().cloned());
-        field(children, "run", gate.run.iter().cloned());
-        field(children, "cwd", [gate.cwd.to_string_lossy().into_owned()]);
-        field(children, "inputs", gate.inputs.iter().cloned());
-        field(children, "outputs", gate.outputs.iter().cloned());
-        if !gate.env.is_empty() {
-            let mut env = KdlNode::new("env");
-            for (name, value) in &gate.env {
-                env.push(KdlEntry::new_prop(name.as_str(), value.clone()));
-            }
-            children.nodes_mut().push(env);
-        }
-        field(children, "pass-env", gate.pass_env.iter().cloned());
-        field(children, "hash-env", gate.hash_env.iter().cloned());
-        for when in &gate.when {
-            let mut node = KdlNode::new("when");
-            match when {
-                When::Env { name, equals } => {
-                    node.push(KdlEntry::new_prop("env", name.clone()));
-                    if let Some(equals) = equals {
-                        node.push(KdlEntry::new_prop("equals", equals.clone()));
-                    }
-                }
-                When::File(path) => node.push(KdlEntry::new_prop("file", path.clone())),
-            }
-            children.nodes_mut().push(node);
+        if !gate.is_group() {
+            execution(children, gate);
         }
         field(children, "tags", gate.tags.iter().cloned());
-        field(children, "timeout", gate.timeout.map(crate::exec::human));
-        field(children, "cache", [gate.cache]);
-        field(children, "fix", [gate.fix]);
         field(children, "optional", [gate.optional]);
         document.nodes_mut().push(node);
     }
     document.autoformat();
-    document.to_string()
+    let mut text = document.to_string();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// The settings of a gate that runs, in canonical order (a group has none of them).
+fn execution(children: &mut kdl::KdlDocument, gate: &Gate) {
+    use crate::parse::When;
+    use kdl::{KdlEntry, KdlNode};
+    field(children, "requires", gate.requires.iter().cloned());
+    field(children, "version", gate.version.clone());
+    field(children, "shell", gate.shell.iter().cloned());
+    field(children, "run", gate.run.iter().cloned());
+    let cwd = gate.cwd.to_string_lossy();
+    field(
+        children,
+        "cwd",
+        [if cwd.is_empty() {
+            ".".into()
+        } else {
+            cwd.into_owned()
+        }],
+    );
+    field(children, "inputs", gate.inputs.iter().cloned());
+    field(children, "outputs", gate.outputs.iter().cloned());
+    if !gate.env.is_empty() {
+        let mut env = KdlNode::new("env");
+        for (name, value) in &gate.env {
+            env.push(KdlEntry::new_prop(name.as_str(), value.clone()));
+        }
+        children.nodes_mut().push(env);
+    }
+    field(children, "pass-env", gate.pass_env.iter().cloned());
+    field(children, "hash-env", gate.hash_env.iter().cloned());
+    for when in &gate.when {
+        let mut node = KdlNode::new("when");
+        match when {
+            When::Env { name, equals } => {
+                node.push(KdlEntry::new_prop("env", name.clone()));
+                if let Some(equals) = equals {
+                    node.push(KdlEntry::new_prop("equals", equals.clone()));
+                }
+            }
+            When::File(path) => node.push(KdlEntry::new_prop("file", path.clone())),
+        }
+        children.nodes_mut().push(node);
+    }
+    field(children, "timeout", gate.timeout.map(crate::exec::human));
+    field(children, "cache", [gate.cache]);
+    field(children, "fix", [gate.fix]);
+}
+
+/// A node `name` with `values` as arguments, left out when there are none.
+fn field<V: Into<kdl::KdlValue>>(
+    children: &mut kdl::KdlDocument,
+    name: &str,
+    values: impl IntoIterator<Item = V>,
+) {
+    let mut node = kdl::KdlNode::new(name);
+    for value in values {
+        node.push(kdl::KdlEntry::new(value));
+    }
+    if !node.entries().is_empty() {
+        children.nodes_mut().push(node);
+    }
 }
 
 /// The subgraph of `gates` (a topologically ordered list) in the given notation. Edges point

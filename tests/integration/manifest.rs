@@ -500,3 +500,29 @@ fn old_runs_are_trimmed_with_the_input_lists_only_they_used() {
         .status(0)
         .stdout_has("is no longer kept; checked 49 link(s)");
 }
+
+#[test]
+fn the_canonical_graph_is_itself_a_graph_with_the_same_canonical_form() {
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for graph in ["gates.kdl", "examples/basics/gates.kdl"] {
+        let test = Test::new();
+        let canonical = test.run(&[
+            "-f",
+            &repository.join(graph).display().to_string(),
+            "graph",
+            "--format",
+            "kdl",
+        ]);
+        canonical.status(0);
+        assert!(
+            canonical.stdout.contains("gate "),
+            "{graph}: {}",
+            canonical.stdout
+        );
+        let test = test.file("gates.kdl", &canonical.stdout);
+        test.run(&["check"]).status(0);
+        test.run(&["graph", "--format", "kdl"])
+            .status(0)
+            .stdout(&canonical.stdout);
+    }
+}
