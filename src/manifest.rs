@@ -860,6 +860,16 @@ pub fn verify(path: &Path, root: &Path) -> Verification {
     let mut found = Verification::default();
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            found.check(
+                false,
+                format!(
+                    "no manifest at {}: no run has been recorded there (`gate run` writes one)",
+                    path.display()
+                ),
+            );
+            return found;
+        }
         Err(error) => {
             found.check(false, format!("cannot read {}: {error}", path.display()));
             return found;

@@ -893,7 +893,7 @@ pub fn verification(path: &Path, verification: &crate::manifest::Verification) {
     let verdict = if verification.holds() {
         paint(style("verified").green().bold(), color)
     } else {
-        paint(style("drift").red().bold(), color)
+        paint(style("not verified").red().bold(), color)
     };
     let problems = failed.len();
     let _ = write!(out, "\n{verdict}: {}", path.display());
