@@ -2,6 +2,7 @@
 //! exit code (2 for an invalid graph or command line, 0/1 from the outcomes, 130 when
 //! interrupted). Holds no logic of its own beyond wiring.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -177,7 +178,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// Also write the run's manifest here (it is always kept in .gate/runs/<run>/)
+    /// Also write the run's manifest here (it is always kept in `.gate/runs/RUN/`)
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
 
@@ -341,8 +342,14 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
     // One run at a time per checkout (a hook and a manual run would write the same outputs
     // and logs); runs in other checkouts share the cache freely.
     let _checkout = (!args.dry_run).then(|| checkout_lock(&state)).flatten();
-    let (keyer, mut options) = prepare(root, graph, &plan, !args.no_cache);
     let started = std::time::SystemTime::now();
+    // The tree as the run found it (gates may write into it), read while the inputs are
+    // walked and the gates run.
+    let git = (!args.dry_run).then(|| {
+        let dir = root.dir.clone();
+        std::thread::spawn(move || manifest::probe(&dir))
+    });
+    let (keyer, mut options) = prepare(root, graph, &plan, !args.no_cache);
     options.run = manifest::run_id(started);
     if args.dry_run {
         let forecast = schedule::forecast(&plan, &keyer, &options);
@@ -375,10 +382,6 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     // The tree as the run found it (gates may write into it), read while gates run.
-    let git = {
-        let dir = root.dir.clone();
-        std::thread::spawn(move || manifest::git(&dir))
-    };
     let run = runtime.block_on(async {
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone(), Arc::clone(&interrupted));
@@ -429,9 +432,43 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
                 blake3: crate::key::Hex(blake3::hash(file.text.as_bytes())),
             })
             .collect(),
-        git: git.join().ok().flatten(),
+        git: git
+            .and_then(|thread| thread.join().ok())
+            .flatten()
+            .map(|probe| {
+                let (walked, outside) = keyer.index().known();
+                // Which of a few paths some gate was keyed on.
+                let read = |paths: &[&str]| -> Vec<bool> {
+                    let wanted: HashMap<&str, usize> =
+                        paths.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+                    let mut found = vec![false; paths.len()];
+                    let files = run.outcomes.iter().filter_map(|o| o.keyed.as_deref());
+                    for (path, _) in files.flat_map(|keyed| keyed.files.iter()) {
+                        if let Some(&i) = wanted.get(&**path) {
+                            found[i] = true;
+                        }
+                    }
+                    found
+                };
+                // Compiled only when some file is untracked.
+                let outputs = std::cell::OnceCell::new();
+                let generated = |path: &str| {
+                    let outputs: &Vec<Outputs> = outputs.get_or_init(|| {
+                        graph
+                            .model
+                            .gates
+                            .values()
+                            .filter(|g| !g.outputs.is_empty())
+                            .map(|g| Outputs::new(&g.name, &g.outputs))
+                            .collect()
+                    });
+                    outputs.iter().any(|o| o.allows(path))
+                };
+                manifest::git_state(&root.dir, probe, &walked, &outside, &read, &generated)
+            }),
         strict: args.strict,
         interrupted,
+        state: state.clone(),
     };
     let record = manifest::build(&context, &run);
     let failed_logs: Vec<(String, PathBuf)> = run

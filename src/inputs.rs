@@ -358,6 +358,9 @@ pub fn produced(root: &Path, outputs: &Outputs) -> Vec<Listed> {
     files
 }
 
+/// A walked file and its stat now (`None`: gone).
+pub type Walked = (Arc<str>, Option<Stat>);
+
 /// A file listed by a walk, with its stat then.
 pub type Listed = (String, Stat);
 
@@ -550,6 +553,26 @@ impl Index {
                 .take_while(|f| f.path.starts_with(prefix))
                 .count();
         start..end
+    }
+
+    /// Every walked file with its stat (`None`: gone since), sorted by path, then the files
+    /// outside the walk that this run looked at (literal paths, outputs, tools inside the
+    /// root), for comparing the tree with git's index.
+    pub fn known(&self) -> (Vec<Walked>, Vec<String>) {
+        let walked = self
+            .tree
+            .iter()
+            .map(|file| {
+                let slot = file.slot.lock().unwrap_or_else(|e| e.into_inner());
+                (Arc::clone(&file.path), slot.stat)
+            })
+            .collect();
+        let outside = (self.seen.lock().unwrap_or_else(|e| e.into_inner()))
+            .keys()
+            .filter(|path| !path.starts_with('/'))
+            .cloned()
+            .collect();
+        (walked, outside)
     }
 
     pub fn root(&self) -> &Path {

@@ -410,23 +410,26 @@ fn the_manifest_can_also_be_written_elsewhere_and_verified_there() {
         .status(0);
 }
 
+/// Runs git in the test's repository with a fixed identity and commit date.
+fn git(test: &Test, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(test.root())
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z")
+        .output()
+        .expect("git runs");
+    assert!(output.status.success(), "git {args:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 #[test]
 fn the_source_names_the_graph_and_the_commit() {
     let test = repository();
-    let git = |args: &[&str]| {
-        let output = std::process::Command::new("git")
-            .args(args)
-            .current_dir(test.root())
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-            .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z")
-            .output()
-            .expect("git runs");
-        assert!(output.status.success(), "git {args:?}");
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    };
+    let git = |args: &[&str]| git(&test, args);
     git(&["add", "-A"]);
     git(&["commit", "-qm", "init"]);
     let manifest = run(&test, &["run", "build"], 0);
@@ -454,10 +457,12 @@ fn the_source_names_the_graph_and_the_commit() {
         "gates.kdl",
         format!("// reformatted\n\n{}\n", GATES.replace("    ", "\t")).as_bytes(),
     );
-    std::fs::write(test.path("untracked.txt"), "new\n").unwrap();
     let relaid = run(&test, &["run", "build"], 0);
     assert_eq!(relaid["source"]["graph"], source["graph"]);
-    assert_eq!(relaid["source"]["git"]["dirty"], true);
+    assert_eq!(
+        relaid["source"]["git"]["dirty"], true,
+        "gates.kdl is modified"
+    );
     test.write(
         "gates.kdl",
         GATES.replace("cat src", "cat -- src").as_bytes(),
@@ -494,7 +499,15 @@ fn old_runs_are_trimmed_with_the_input_lists_only_they_used() {
     assert_eq!(runs.len(), gate::manifest::KEPT_RUNS);
     let lists = std::fs::read_dir(test.path(".gate/runs/inputs"))
         .unwrap()
+        .filter(|entry| {
+            let name = entry.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".json")
+        })
         .count();
+    let memos = std::fs::read_dir(test.path(".gate/runs/inputs/keys"))
+        .unwrap()
+        .count();
+    assert_eq!(memos, gate::manifest::KEPT_RUNS, "one memo per kept list");
     assert_eq!(lists, gate::manifest::KEPT_RUNS, "one list per kept run");
     test.run(&["verify"])
         .status(0)
@@ -525,4 +538,50 @@ fn the_canonical_graph_is_itself_a_graph_with_the_same_canonical_form() {
             .status(0)
             .stdout(&canonical.stdout);
     }
+}
+
+#[test]
+fn dirty_means_the_run_did_not_read_exactly_the_commit() {
+    let test = repository().file("README.md", "read me\n");
+    git(&test, &["add", "-A"]);
+    git(&test, &["commit", "-qm", "init"]);
+    let dirty =
+        |test: &Test| run(test, &["run", "build", "check"], 0)["source"]["git"]["dirty"].clone();
+    assert_eq!(
+        dirty(&test),
+        false,
+        "outputs under out/ are generated, not untracked inputs"
+    );
+
+    // Touched but unchanged: the stats differ, git confirms the content does not.
+    let a = test.path("src/a.txt");
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&a)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert_eq!(dirty(&test), false, "a touched file is not a change");
+
+    test.write("src/b.txt", b"world, changed\n");
+    assert_eq!(dirty(&test), true, "a modified input");
+    git(&test, &["checkout", "--", "src/b.txt"]);
+    assert_eq!(dirty(&test), false);
+
+    test.write("README.md", b"edited\n");
+    assert_eq!(
+        dirty(&test),
+        true,
+        "a modified tracked file the run did not read"
+    );
+    git(&test, &["add", "README.md"]);
+    assert_eq!(dirty(&test), true, "a staged change");
+    git(&test, &["reset", "-q", "--hard"]);
+    assert_eq!(dirty(&test), false);
+
+    test.write("notes.txt", b"not read by any gate\n");
+    assert_eq!(dirty(&test), false, "an untracked file no gate reads");
+    test.write("src/new.txt", b"read by build\n");
+    assert_eq!(dirty(&test), true, "an untracked file a gate reads");
 }
