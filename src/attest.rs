@@ -1034,3 +1034,261 @@ fn differences(expected: &Value, actual: &Value, at: String, out: &mut Vec<Strin
         _ => out.push(if at.is_empty() { "/".to_owned() } else { at }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(byte: u8) -> String {
+        hex(&[byte; 32])
+    }
+
+    fn gate(outcome: &str, outputs: &[(&str, u8)], inputs: Option<u8>) -> Value {
+        json!({
+            "outcome": outcome, "reason": null, "group": false, "optional": false,
+            "deps": [], "key": digest(9), "exit": 0,
+            "inputs": inputs.map(|d| json!({ "count": 1, "digest": digest(d) })),
+            "outputs": outputs.iter().map(|(path, d)| json!({
+                "path": path, "size": 1, "mode": 420, "blake3": digest(*d),
+            })).collect::<Vec<_>>(),
+            "tools": [], "env": {}, "pass_env": [], "hash_env": {},
+        })
+    }
+
+    /// A manifest as a run writes it (digests not sealed: `generate` does not read them).
+    fn manifest(gates: Value) -> Manifest {
+        serde_json::from_value(json!({
+            "schema_version": 1, "digest": digest(1), "result_digest": digest(2),
+            "result": {
+                "outcome": "passed", "gates": gates,
+                "tools": [{ "name": "sh", "path": "/bin/sh", "blake3": digest(3), "version": null }],
+            },
+            "producer": { "name": "gate", "version": "0.1.0", "key_format": 1 },
+            "run": {
+                "id": "20261122T031500.123Z-1a2b3c", "started": "2026-11-22T03:15:00.123Z",
+                "finished": "2026-11-22T03:15:01.000Z", "duration_ms": 877, "host": "h",
+                "platform": "linux-x86_64",
+            },
+            "invocation": {
+                "command": "run", "targets": ["build"], "tags": [], "selected": ["build"],
+                "vars": { "mode": "release" }, "strict": true, "fail_fast": false,
+                "no_cache": false, "jobs": 2,
+            },
+            "source": {
+                "graph": digest(4), "files": [{ "path": "gates.kdl", "blake3": digest(5) }],
+                "git": { "commit": "c0ffee", "branch": null, "dirty": true },
+                "source_date_epoch": null,
+            },
+            "previous": null, "execution": {},
+        }))
+        .expect("a valid manifest")
+    }
+
+    fn evidence(manifest: Manifest, lists: &[(u8, &[(&str, u8, bool)])]) -> Evidence {
+        Evidence {
+            manifest,
+            file: Hex(blake3::hash(b"manifest")),
+            lists: lists
+                .iter()
+                .map(|(d, files)| {
+                    let files = files
+                        .iter()
+                        .map(|(path, digest, executable)| InputFile {
+                            digest: Hex(blake3::Hash::from_bytes([*digest; 32])),
+                            executable: *executable,
+                            path: (*path).to_owned(),
+                        })
+                        .collect();
+                    (Hex(blake3::Hash::from_bytes([*d; 32])), files)
+                })
+                .collect(),
+        }
+    }
+
+    fn fixed_sha256(path: &str, _: &Hex) -> Result<String, String> {
+        Ok(hex(&Sha256::digest(path.as_bytes())))
+    }
+
+    #[test]
+    fn pae_is_dsse_v1() {
+        let case = |payload_type: &str, body: &[u8], expected: &[u8]| {
+            assert_eq!(pae(payload_type, body), expected, "{payload_type:?}");
+        };
+        // The example in the DSSE protocol document.
+        case(
+            "http://example.com/HelloWorld",
+            b"hello world",
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world",
+        );
+        case("", b"", b"DSSEv1 0  0 ");
+        // Lengths count bytes, not characters.
+        case("t\u{fc}", b"\x00\xff", b"DSSEv1 3 t\xc3\xbc 2 \x00\xff");
+        case(PAYLOAD_TYPE, b"{}", b"DSSEv1 28 application/vnd.in-toto+json 2 {}");
+    }
+
+    #[test]
+    fn statements_are_deterministic_sorted_and_deduplicated() {
+        let gates = || {
+            json!({
+                "zlib": gate("passed", &[("out/z", 7), ("out/a", 6)], Some(10)),
+                "copy": gate("passed", &[("out/a", 6)], Some(11)),
+                "lint": gate("failed", &[], Some(10)),
+                "docs": gate("passed", &[], None),
+            })
+        };
+        let lists: &[(u8, &[(&str, u8, bool)])] = &[
+            (10, &[("src/b.c", 20, false), ("gates.kdl", 5, false)]),
+            (11, &[("src/b.c", 20, false), ("tools/x", 21, true)]),
+        ];
+        let first = generate(&evidence(manifest(gates()), lists), fixed_sha256).unwrap();
+        let second = generate(&evidence(manifest(gates()), lists), fixed_sha256).unwrap();
+        assert_eq!(render(&first), render(&second));
+        let names = |pointer: &str| -> Vec<String> {
+            first
+                .pointer(pointer)
+                .and_then(Value::as_array)
+                .unwrap()
+                .iter()
+                .map(|d| d["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(names("/subject"), ["out/a", "out/z"]);
+        assert_eq!(
+            names("/predicate/buildDefinition/resolvedDependencies"),
+            ["gates.kdl", "src/b.c", "tools/x", "sh", "git"]
+        );
+        let dependencies = &first["predicate"]["buildDefinition"]["resolvedDependencies"];
+        assert_eq!(dependencies[2]["annotations"], json!({ "executable": true }));
+        assert_eq!(dependencies[3]["uri"], "file:///bin/sh");
+        assert_eq!(
+            dependencies[4],
+            json!({ "name": "git", "digest": { "gitCommit": "c0ffee" },
+                    "annotations": { "dirty": true } })
+        );
+        let gates = &first["predicate"]["buildDefinition"]["internalParameters"]["gates"];
+        assert_eq!(gates["docs"], json!({ "outcome": "passed", "key": digest(9) }));
+        assert_eq!(gates["lint"]["outcome"], "failed");
+    }
+
+    #[test]
+    fn what_cannot_be_attested_is_refused_all_at_once() {
+        let conflicting = json!({
+            "a": gate("passed", &[("out/x", 1), ("out/gone", 3)], None),
+            "b": gate("passed", &[("out/x", 2)], None),
+        });
+        let problems = generate(&evidence(manifest(conflicting), &[]), |path, _| {
+            if path == "out/gone" {
+                Err("missing".to_owned())
+            } else {
+                fixed_sha256(path, &Hex(blake3::hash(b"")))
+            }
+        })
+        .unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "out/x is recorded with two contents, by a and by b",
+                "out/gone (a): missing"
+            ]
+        );
+        let nothing = json!({ "a": gate("failed", &[], None) });
+        let problems = generate(&evidence(manifest(nothing), &[]), fixed_sha256).unwrap_err();
+        assert_eq!(
+            problems,
+            ["run 20261122T031500.123Z-1a2b3c recorded no outputs of passed gates: there is nothing to attest"]
+        );
+    }
+
+    #[test]
+    fn envelopes_verify_and_any_changed_byte_fails() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let id = key_id(&key.verifying_key()).unwrap();
+        let signer = Signer { key, id };
+        let verifier = Verifier {
+            key: signer.key.verifying_key(),
+            id: signer.id.clone(),
+        };
+        let statement = generate(
+            &evidence(manifest(json!({ "a": gate("passed", &[("o", 1)], None) })), &[]),
+            fixed_sha256,
+        )
+        .unwrap();
+        let text = envelope(&statement, &signer);
+        let envelope: Value = serde_json::from_str(&text).unwrap();
+        let opened = |envelope: &Value, key: Option<&Verifier>| {
+            let mut found = Verification::default();
+            let statement = open_envelope(envelope, key, &mut found);
+            (statement, found.holds())
+        };
+        assert_eq!(opened(&envelope, Some(&verifier)), (Some(statement), true));
+        // Without a key, a signed envelope does not verify.
+        assert!(!opened(&envelope, None).1);
+        let case = |field: &str, change: fn(&mut Vec<u8>)| {
+            let mut changed = envelope.clone();
+            let target = match field {
+                "payload" => &mut changed["payload"],
+                _ => &mut changed["signatures"][0]["sig"],
+            };
+            let mut bytes = STANDARD.decode(target.as_str().unwrap()).unwrap();
+            change(&mut bytes);
+            *target = json!(STANDARD.encode(bytes));
+            assert!(!opened(&changed, Some(&verifier)).1, "{field} changed");
+        };
+        case("payload", |b| b[10] ^= 1);
+        case("payload", |b| b.push(b' '));
+        case("sig", |b| b[0] ^= 0x80);
+        case("sig", |b| b[63] ^= 1);
+        let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]).verifying_key();
+        let stranger = Verifier {
+            key: other,
+            id: key_id(&other).unwrap(),
+        };
+        assert!(!opened(&envelope, Some(&stranger)).1);
+    }
+
+    #[test]
+    fn tool_paths_become_file_uris() {
+        let case = |path: &str, expected: &str| assert_eq!(file_uri(path), expected);
+        case("/usr/bin/sh", "file:///usr/bin/sh");
+        case("tools/lint me.sh", "file:tools/lint%20me.sh");
+        case("/opt/caf\u{e9}/x#1", "file:///opt/caf%C3%A9/x%231");
+    }
+
+    #[test]
+    fn subjects_stay_inside_the_root() {
+        let case = |name: &str, expected: bool| assert_eq!(inside(name), expected, "{name}");
+        case("out/a.bin", true);
+        case("./out/a.bin", true);
+        case("", false);
+        case("/etc/passwd", false);
+        case("out/../../x", false);
+    }
+
+    #[test]
+    fn base64_in_either_alphabet() {
+        let case = |text: &str, expected: Option<&[u8]>| {
+            assert_eq!(decode_base64(text).as_deref(), expected, "{text}");
+        };
+        case("+/8=", Some(&[0xfb, 0xff]));
+        case("-_8=", Some(&[0xfb, 0xff]));
+        case("-_8", Some(&[0xfb, 0xff]));
+        case("not base64!", None);
+    }
+
+    #[test]
+    fn differences_are_named_by_json_pointer() {
+        let case = |a: Value, b: Value, expected: &[&str]| {
+            let mut out = Vec::new();
+            differences(&a, &b, String::new(), &mut out);
+            assert_eq!(out, expected);
+        };
+        case(json!({ "a": 1 }), json!({ "a": 1 }), &[]);
+        case(json!(1), json!(2), &["/"]);
+        case(
+            json!({ "a": [1, { "b/c": true }], "d": 1 }),
+            json!({ "a": [1, { "b/c": false }], "e": 1 }),
+            &["/a/1/b~1c", "/d", "/e"],
+        );
+        case(json!({ "s": [1] }), json!({ "s": [1, 2] }), &["/s"]);
+    }
+}
