@@ -970,7 +970,14 @@ fn check_against_manifest(
             match (on_disk.get(output), attested.get(output)) {
                 (Some(hashes), _) if hashes.blake3 == *recorded => Ok(hashes.sha256.clone()),
                 (_, Some(sha256)) => Ok((*sha256).to_owned()),
-                _ => Err("not among the statement's subjects".to_owned()),
+                // Left out of the statement: the file itself says what its subject would be.
+                _ => match hash_file(&root.join(output)) {
+                    Ok(hashes) if hashes.blake3 == *recorded => Ok(hashes.sha256),
+                    Ok(_) => Err("not among the statement's subjects, and changed".to_owned()),
+                    Err(problem) => {
+                        Err(format!("not among the statement's subjects, and {problem}"))
+                    }
+                },
             }
         })
     });
@@ -1084,7 +1091,10 @@ mod tests {
         .expect("a valid manifest")
     }
 
-    fn evidence(manifest: Manifest, lists: &[(u8, &[(&str, u8, bool)])]) -> Evidence {
+    /// An input list: its digest byte, and each file's path, digest byte and executable bit.
+    type List<'a> = (u8, &'a [(&'a str, u8, bool)]);
+
+    fn evidence(manifest: Manifest, lists: &[List]) -> Evidence {
         Evidence {
             manifest,
             file: Hex(blake3::hash(b"manifest")),
@@ -1123,7 +1133,11 @@ mod tests {
         case("", b"", b"DSSEv1 0  0 ");
         // Lengths count bytes, not characters.
         case("t\u{fc}", b"\x00\xff", b"DSSEv1 3 t\xc3\xbc 2 \x00\xff");
-        case(PAYLOAD_TYPE, b"{}", b"DSSEv1 28 application/vnd.in-toto+json 2 {}");
+        case(
+            PAYLOAD_TYPE,
+            b"{}",
+            b"DSSEv1 28 application/vnd.in-toto+json 2 {}",
+        );
     }
 
     #[test]
@@ -1136,7 +1150,7 @@ mod tests {
                 "docs": gate("passed", &[], None),
             })
         };
-        let lists: &[(u8, &[(&str, u8, bool)])] = &[
+        let lists: &[List] = &[
             (10, &[("src/b.c", 20, false), ("gates.kdl", 5, false)]),
             (11, &[("src/b.c", 20, false), ("tools/x", 21, true)]),
         ];
@@ -1158,7 +1172,10 @@ mod tests {
             ["gates.kdl", "src/b.c", "tools/x", "sh", "git"]
         );
         let dependencies = &first["predicate"]["buildDefinition"]["resolvedDependencies"];
-        assert_eq!(dependencies[2]["annotations"], json!({ "executable": true }));
+        assert_eq!(
+            dependencies[2]["annotations"],
+            json!({ "executable": true })
+        );
         assert_eq!(dependencies[3]["uri"], "file:///bin/sh");
         assert_eq!(
             dependencies[4],
@@ -1166,7 +1183,10 @@ mod tests {
                     "annotations": { "dirty": true } })
         );
         let gates = &first["predicate"]["buildDefinition"]["internalParameters"]["gates"];
-        assert_eq!(gates["docs"], json!({ "outcome": "passed", "key": digest(9) }));
+        assert_eq!(
+            gates["docs"],
+            json!({ "outcome": "passed", "key": digest(9) })
+        );
         assert_eq!(gates["lint"]["outcome"], "failed");
     }
 
@@ -1195,7 +1215,9 @@ mod tests {
         let problems = generate(&evidence(manifest(nothing), &[]), fixed_sha256).unwrap_err();
         assert_eq!(
             problems,
-            ["run 20261122T031500.123Z-1a2b3c recorded no outputs of passed gates: there is nothing to attest"]
+            [
+                "run 20261122T031500.123Z-1a2b3c recorded no outputs of passed gates: there is nothing to attest"
+            ]
         );
     }
 
@@ -1209,7 +1231,10 @@ mod tests {
             id: signer.id.clone(),
         };
         let statement = generate(
-            &evidence(manifest(json!({ "a": gate("passed", &[("o", 1)], None) })), &[]),
+            &evidence(
+                manifest(json!({ "a": gate("passed", &[("o", 1)], None) })),
+                &[],
+            ),
             fixed_sha256,
         )
         .unwrap();
