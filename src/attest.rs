@@ -66,11 +66,6 @@ impl Signer {
             .map_err(|e| format!("cannot encode the public key of {}: {e}", path.display()))?;
         Ok(Signer { key, id })
     }
-
-    /// The key id written beside each signature: see [`key_id`].
-    pub fn id(&self) -> &str {
-        &self.id
-    }
 }
 
 /// An ed25519 public key to check signatures with, and its id.
