@@ -237,7 +237,7 @@ pub fn main() -> ExitCode {
                     }
                 };
                 attest::verify(&path, &root, key.as_ref())
-            } else if key.is_some() {
+            } else if key.is_some() && path.exists() {
                 report::fatal(&format!(
                     "--key checks a signed attestation; {} is not one (a manifest is checked \
                      without a key)",
