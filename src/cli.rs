@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{CommandFactory, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use crate::attest;
 use crate::cache::{self, Cache};
 use crate::discover::{self, Root};
 use crate::error::{Diagnostic, Error};
@@ -86,10 +87,30 @@ pub enum Command {
         action: CacheAction,
     },
     /// Check a run's manifest: its digests, the chain of runs before it, the input lists it
-    /// refers to, and its outputs on disk, file by file
+    /// refers to, and its outputs on disk, file by file. Given an attestation (`gate attest`'s
+    /// output), check its signature, its subjects on disk, and that it is what the run's
+    /// manifest gives
     Verify {
-        /// A manifest file, a run directory, a run id or `latest` [default: latest]
+        /// A manifest file, a run directory, a run id or `latest` [default: latest], or an
+        /// attestation file
         target: Option<String>,
+        /// The signer's ed25519 public key (SPKI PEM, as `openssl pkey -pubout` writes) to
+        /// check a signed attestation with
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+    },
+    /// Print a run's provenance as an in-toto Statement v1 with a SLSA Provenance v1
+    /// predicate; its subjects are the outputs of passed gates, re-hashed first
+    Attest {
+        /// A manifest file, a run directory, a run id or `latest` [default: latest]
+        manifest: Option<String>,
+        /// Write the attestation to this file (atomically) instead of stdout
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Sign it: a DSSE envelope, signed with this ed25519 private key (PKCS#8 PEM, as
+        /// `openssl genpkey -algorithm ed25519` writes)
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
     },
     /// Print a shell completion script
     Completions {
@@ -201,16 +222,68 @@ pub fn main() -> ExitCode {
             report::print(&String::from_utf8_lossy(&buffer));
             ExitCode::SUCCESS
         }
-        Command::Verify { ref target } => {
+        Command::Verify {
+            ref target,
+            ref key,
+        } => {
             let root = record_root(&cli);
             let runs = root.join(model::STATE_DIR).join(manifest::RUNS_DIR);
             let path = manifest::locate(&runs, target.as_deref());
-            let verification = manifest::verify(&path, &root);
+            let verification = if attest::is_attestation(&path) {
+                let key = match key.as_deref().map(attest::Verifier::read).transpose() {
+                    Ok(key) => key,
+                    Err(error) => {
+                        report::fatal(&error);
+                        return ExitCode::from(2);
+                    }
+                };
+                attest::verify(&path, &root, key.as_ref())
+            } else if key.is_some() && path.exists() {
+                report::fatal(&format!(
+                    "--key checks a signed attestation; {} is not one (a manifest is checked \
+                     without a key)",
+                    path.display()
+                ));
+                return ExitCode::from(2);
+            } else {
+                manifest::verify(&path, &root)
+            };
             report::verification(&path, &verification);
             if verification.holds() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
+            }
+        }
+        Command::Attest {
+            manifest: ref which,
+            ref out,
+            ref sign,
+        } => {
+            let signer = match sign.as_deref().map(attest::Signer::read).transpose() {
+                Ok(signer) => signer,
+                Err(error) => {
+                    report::fatal(&error);
+                    return ExitCode::from(2);
+                }
+            };
+            let root = record_root(&cli);
+            let runs = root.join(model::STATE_DIR).join(manifest::RUNS_DIR);
+            let path = manifest::locate(&runs, which.as_deref());
+            let written =
+                attest::attest(&path, &root, signer.as_ref()).and_then(|text| match out {
+                    Some(out) => manifest::write_file(out, &text),
+                    None => {
+                        report::print(&text);
+                        Ok(())
+                    }
+                });
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    report::fatal(&error);
+                    ExitCode::FAILURE
+                }
             }
         }
         _ => match front(&cli) {
@@ -314,7 +387,7 @@ fn dispatch(cli: &Cli, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
         }
         Command::Explain { gate } => explain(gate, root, sources, graph),
         Command::Cache { action } => cache_command(action, root),
-        Command::Completions { .. } | Command::Verify { .. } => {
+        Command::Completions { .. } | Command::Verify { .. } | Command::Attest { .. } => {
             unreachable!("handled before the graph is loaded")
         }
     }

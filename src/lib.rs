@@ -16,11 +16,13 @@
 //! | [`cache`] | key → hit ([`cache::Entry`]: outputs verified, restored) or miss; prune, clean |
 //! | [`exec`] / [`schedule`] | plan → [`exec::Outcome`]s: restore or run, read-only check, store |
 //! | [`manifest`] | [`schedule::Run`] → [`manifest::Manifest`]: the run record, hash-chained; `verify` |
+//! | [`attest`] | a run's manifest → in-toto Statement (SLSA Provenance), DSSE-signed; checked |
 //! | [`report`] | everything the user sees: diagnostics, the run view, lists, graphs |
 //!
 //! [`error`] holds the diagnostics shared by the front stages; [`cli`] wires the stages to the
 //! command line and decides the exit code.
 
+pub mod attest;
 pub mod cache;
 pub mod cli;
 pub mod discover;

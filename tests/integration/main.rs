@@ -1,6 +1,7 @@
 //! Integration tests: the real `gate` binary in real temporary git repositories, all through
 //! the [`test::Test`] builder.
 
+mod attest;
 mod cache;
 mod errors;
 mod language;
