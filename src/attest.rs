@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -160,7 +160,7 @@ fn evidence(path: &Path, root: &Path) -> Result<Evidence, Vec<String>> {
             path.display()
         )));
     }
-    let inputs = runs_of(path, &manifest, root).join(manifest::INPUTS_DIR);
+    let inputs = manifest::runs_of(path, &manifest, root).join(manifest::INPUTS_DIR);
     let mut lists = BTreeMap::new();
     let mut problems = Vec::new();
     for (gate, result) in &manifest.result.gates {
@@ -209,19 +209,6 @@ fn read_list(path: &Path, recorded: &manifest::Inputs) -> Result<Vec<InputFile>,
         ));
     }
     Ok(files)
-}
-
-/// The `runs` directory a manifest belongs to: the one it sits in when it is a run's own
-/// copy, else the state directory under `root` (a copy written with `run --manifest`).
-fn runs_of(path: &Path, manifest: &Manifest, root: &Path) -> PathBuf {
-    let dir = path.parent().filter(|dir| {
-        dir.file_name()
-            .is_some_and(|name| name == manifest.run.id.as_str() || name == manifest::LATEST)
-    });
-    match dir.and_then(Path::parent) {
-        Some(runs) => runs.to_path_buf(),
-        None => root.join(crate::model::STATE_DIR).join(manifest::RUNS_DIR),
-    }
 }
 
 /// The statement of a run. `sha256` gives the sha256 of an output from its path and

@@ -2,7 +2,6 @@
 //! exit code (2 for an invalid graph or command line, 0/1 from the outcomes, 130 when
 //! interrupted). Holds no logic of its own beyond wiring.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -202,14 +201,6 @@ pub struct RunArgs {
     /// Also write the run's manifest here (it is always kept in `.gate/runs/RUN/`)
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
-
-    /// Write a JUnit XML report: one testcase per gate
-    #[arg(long, value_name = "PATH")]
-    pub junit: Option<PathBuf>,
-
-    /// Write a Chrome trace (open in Perfetto or chrome://tracing): one span per gate
-    #[arg(long, value_name = "PATH")]
-    pub trace: Option<PathBuf>,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -510,34 +501,8 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
             .flatten()
             .map(|probe| {
                 let (walked, outside) = keyer.index().known();
-                // Which of a few paths some gate was keyed on.
-                let read = |paths: &[&str]| -> Vec<bool> {
-                    let wanted: HashMap<&str, usize> =
-                        paths.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-                    let mut found = vec![false; paths.len()];
-                    let files = run.outcomes.iter().filter_map(|o| o.keyed.as_deref());
-                    for (path, _) in files.flat_map(|keyed| keyed.files.iter()) {
-                        if let Some(&i) = wanted.get(&**path) {
-                            found[i] = true;
-                        }
-                    }
-                    found
-                };
-                // Compiled only when some file is untracked.
-                let outputs = std::cell::OnceCell::new();
-                let generated = |path: &str| {
-                    let outputs: &Vec<Outputs> = outputs.get_or_init(|| {
-                        graph
-                            .model
-                            .gates
-                            .values()
-                            .filter(|g| !g.outputs.is_empty())
-                            .map(|g| Outputs::new(&g.name, &g.outputs))
-                            .collect()
-                    });
-                    outputs.iter().any(|o| o.allows(path))
-                };
-                manifest::git_state(&root.dir, probe, &walked, &outside, &read, &generated)
+                let generated = |path: &str| keyer.generated(path);
+                manifest::git_state(&root.dir, probe, &walked, &outside, &run, &generated)
             }),
         strict: args.strict,
         interrupted,
@@ -550,22 +515,15 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
         .filter(|o| o.status.is_failure())
         .filter_map(|o| Some((o.gate.clone(), o.log.clone()?)))
         .collect();
-    let written = match manifest::write(&state, record, args.manifest.as_deref(), &failed_logs) {
+    match manifest::write(&state, record, args.manifest.as_deref(), &failed_logs) {
         Ok(written) => {
             for note in &written.notes {
                 report::warning(note);
             }
-            Some(written)
         }
-        Err(error) => {
-            report::warning(&format!("cannot write the run's manifest: {error}"));
-            None
-        }
-    };
-    view.finish(&run, args.strict, interrupted);
-    if let Some(written) = &written {
-        reports(args, &written.manifest, &root.dir);
+        Err(error) => report::warning(&format!("cannot write the run's manifest: {error}")),
     }
+    view.finish(&run, args.strict, interrupted);
     if interrupted {
         ExitCode::from(130)
     } else if run.failed(args.strict) {
@@ -573,12 +531,6 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// The files a run was asked to write from its record (`--junit`, `--trace`), and the
-/// GitHub Actions step summary when running there.
-fn reports(args: &RunArgs, record: &manifest::Manifest, root: &Path) {
-    let _ = (args, record, root);
 }
 
 /// `.gate/` under the root, with a `.gitignore` in it so state is never committed.

@@ -437,6 +437,11 @@ impl Keyer {
             .unwrap_or(&self.no_outputs)
     }
 
+    /// Whether `path` is inside some gate's declared outputs (a generated file).
+    pub fn generated(&self, path: &str) -> bool {
+        self.outputs.iter().any(|o| o.allows(path))
+    }
+
     pub fn index(&self) -> &Index {
         &self.index
     }

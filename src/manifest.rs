@@ -930,14 +930,13 @@ fn parse_ls_files(bytes: &[u8]) -> Option<Vec<Tracked>> {
 /// disagrees with the index's, and git confirms the content differs), or when a file the run
 /// read is not tracked (files inside a gate's declared outputs aside: they are generated).
 /// `walked` is the run's walk, sorted by path as git sorts its index; `outside` the files it
-/// read outside the walk; `read` says whether a gate read a path; `generated` whether a path
-/// is inside declared outputs.
+/// read outside the walk; `generated` says whether a path is inside declared outputs.
 pub fn git_state(
     root: &Path,
     probe: Probe,
     walked: &[crate::inputs::Walked],
     outside: &[String],
-    read: &dyn Fn(&[&str]) -> Vec<bool>,
+    run: &Run,
     generated: &dyn Fn(&str) -> bool,
 ) -> (Git, Option<i64>) {
     let mut suspects: Vec<&str> = Vec::new();
@@ -974,7 +973,7 @@ pub fn git_state(
     };
     untracked.extend(outside.iter().map(String::as_str).filter(|p| !tracked(p)));
     untracked.retain(|path| !generated(path));
-    let untracked_input = !untracked.is_empty() && read(&untracked).into_iter().any(|r| r);
+    let untracked_input = !untracked.is_empty() && read_by_a_gate(run, &untracked);
     let dirty = probe.staged || untracked_input || changed(root, &suspects);
     (
         Git {
@@ -984,6 +983,16 @@ pub fn git_state(
         },
         probe.time,
     )
+}
+
+/// Whether some gate of the run was keyed on one of `paths` (a few).
+fn read_by_a_gate(run: &Run, paths: &[&str]) -> bool {
+    let wanted: BTreeSet<&str> = paths.iter().copied().collect();
+    run.outcomes
+        .iter()
+        .filter_map(|o| o.keyed.as_deref())
+        .flat_map(|keyed| keyed.files.iter())
+        .any(|(path, _)| wanted.contains(&**path))
 }
 
 /// Whether a file's stat is the one the index recorded (git's own test, on the 32-bit
@@ -1200,7 +1209,7 @@ fn first_difference(actual: &[u8], expected: &[u8]) -> String {
 
 /// The `runs` directory a manifest belongs to: the one it sits in when it is a run's own
 /// copy, else the state directory under `root` (a copy written with `--manifest`).
-fn runs_of(path: &Path, manifest: &Manifest, root: &Path) -> PathBuf {
+pub fn runs_of(path: &Path, manifest: &Manifest, root: &Path) -> PathBuf {
     let dir = path.parent().filter(|dir| {
         dir.file_name()
             .is_some_and(|name| name == manifest.run.id.as_str() || name == LATEST)
