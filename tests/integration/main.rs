@@ -4,6 +4,7 @@
 mod cache;
 mod errors;
 mod language;
+mod reports;
 mod repository;
 mod run;
 mod test;
