@@ -3,7 +3,8 @@
 //! view: a collapsible `::group::` per gate that has a log, the log fenced by
 //! `::stop-commands::TOKEN` … `::TOKEN::` so no line of it is taken for a command, then an
 //! `::error` annotation per failure (a `::warning` when the gate is optional). [`summary`]
-//! gives the markdown appended to `$GITHUB_STEP_SUMMARY`: a verdict line and a table.
+//! gives the markdown appended to `$GITHUB_STEP_SUMMARY`: a verdict line and a table of
+//! every gate, what failed the run first.
 //!
 //! Annotation data is escaped as the runner unescapes it (`%` `\r` `\n`; in properties also
 //! `:` and `,`).
@@ -14,7 +15,7 @@ use std::path::Path;
 
 use crate::manifest::Manifest;
 use crate::report::logs::Logs;
-use crate::report::timeline::{self, timeline};
+use crate::report::timeline::{self, Entry, timeline};
 
 /// The workflow commands for a run. `token` ends the stop-commands blocks; it must not be
 /// guessable from the logs (see [`token`]).
@@ -95,7 +96,9 @@ pub fn summary(manifest: &Manifest) -> String {
         let _ = write!(out, "; failing: {}", names.join(", "));
     }
     out.push_str("\n\n| status | gate | duration | cache | reason |\n|---|---|--:|---|---|\n");
-    for entry in &timeline.entries {
+    let mut rows: Vec<&Entry> = timeline.entries.iter().collect();
+    rows.sort_by_key(|e| (e.rank(), e.group, e.gate));
+    for entry in rows {
         let execution = manifest.execution.get(entry.gate);
         let result = manifest.result.gates.get(entry.gate);
         let cache = match execution.map(|e| (e.cache.as_str(), e.produced_by.as_deref())) {

@@ -231,32 +231,17 @@ fn header(out: &mut String, manifest: &Manifest) {
     out.push_str("</dl>\n</header>\n");
 }
 
-/// Where a gate goes in the table: what failed the run first, then what else went wrong,
-/// then passes and restores, then skips.
-fn rank(entry: &Entry) -> usize {
-    let failure = matches!(entry.status, "failed" | "timed-out" | "blocked");
-    match entry.status {
-        _ if failure && entry.optional => 4,
-        "failed" => 0,
-        "timed-out" => 1,
-        "blocked" => 2,
-        "cancelled" => 3,
-        "passed" | "cached" => 5,
-        _ => 6,
-    }
-}
-
 fn table(out: &mut String, manifest: &Manifest, timeline: &Timeline) {
     out.push_str(
         "<section>\n<h2>Gates</h2>\n<table class=\"gates\">\n<thead><tr><th>status</th><th>gate</th>\
          <th class=\"num\">duration</th><th>cache</th><th>reason</th></tr></thead>\n<tbody>\n",
     );
     let mut entries: Vec<&Entry> = timeline.entries.iter().collect();
-    entries.sort_by_key(|e| (rank(e), e.group, e.gate));
+    entries.sort_by_key(|e| (e.rank(), e.group, e.gate));
     for entry in entries {
         let execution = manifest.execution.get(entry.gate);
         let result = manifest.result.gates.get(entry.gate);
-        let bad = rank(entry) < 3;
+        let bad = entry.rank() < 3;
         let duration = match (entry.lane, entry.group) {
             (Some(_), false) => seconds(entry.duration_ms),
             _ => "<span class=\"muted\">–</span>".to_owned(),

@@ -33,6 +33,22 @@ impl Entry<'_> {
     pub fn end_ms(&self) -> u64 {
         self.start_ms.saturating_add(self.duration_ms)
     }
+
+    /// Where a gate goes in a table of the run: what failed the run first (failed, timed
+    /// out, blocked: 0 to 2), then a cancellation, an optional gate's failure, passes and
+    /// restores, and skips last.
+    pub fn rank(&self) -> usize {
+        let failure = matches!(self.status, "failed" | "timed-out" | "blocked");
+        match self.status {
+            _ if failure && self.optional => 4,
+            "failed" => 0,
+            "timed-out" => 1,
+            "blocked" => 2,
+            "cancelled" => 3,
+            "passed" | "cached" => 5,
+            _ => 6,
+        }
+    }
 }
 
 /// Every gate of a run, by start time then name.
