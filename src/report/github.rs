@@ -292,6 +292,10 @@ mod tests {
             text.contains("| ⏭️ skipped | `tool` | – | – | missing tool x |\n"),
             "{text}"
         );
+        let at = |gate: &str| text.find(&format!("| `{gate}` |")).expect(gate);
+        assert!(
+            at("lint") < at("build") && at("build") < at("restored") && at("restored") < at("tool")
+        );
     }
 
     #[test]
