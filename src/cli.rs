@@ -95,7 +95,7 @@ pub enum Command {
     Report {
         /// A run id, a run directory or a manifest file [default: the latest run]
         run: Option<String>,
-        /// Where to write the page [default: .gate/runs/<run>/report.html]
+        /// Where to write the page [default: .gate/runs/RUN/report.html]
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | passed | plain |
 //! | cached | plain, with `<properties>`: `cache` = `hit`, `produced_by`, `key` |
-//! | failed, timed-out | `<failure type="failed|timed-out" message="REASON">` + the log's last lines |
+//! | failed, timed-out | `<failure type="failed">` (or `"timed-out"`, `message="REASON"`) + the log's last lines |
 //! | failed or timed-out, optional | `<skipped message="optional gate failed: REASON">`, the log's last lines in `<system-out>` |
 //! | skipped | `<skipped message="REASON">` |
 //! | blocked | `<skipped message="blocked: REASON">` |
