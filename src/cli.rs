@@ -111,6 +111,15 @@ pub enum Command {
         #[arg(long, value_name = "KEY")]
         sign: Option<PathBuf>,
     },
+    /// Write a run's report as one self-contained HTML page (status table, timeline, failure
+    /// logs) and print its path
+    Report {
+        /// A run id, a run directory or a manifest file [default: the latest run]
+        run: Option<String>,
+        /// Where to write the page [default: .gate/runs/RUN/report.html]
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -201,11 +210,30 @@ pub struct RunArgs {
     /// Also write the run's manifest here (it is always kept in `.gate/runs/RUN/`)
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
+
+    /// Write a JUnit XML report: one testcase per gate
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+
+    /// Write a Chrome trace (open in Perfetto or chrome://tracing): one span per gate
+    #[arg(long, value_name = "PATH")]
+    pub trace: Option<PathBuf>,
 }
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // Paths the user gave are relative to where they typed them, not to the root a run
+    // works from.
+    if let Command::Run(args) = &mut cli.command {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        for path in [&mut args.manifest, &mut args.junit, &mut args.trace]
+            .into_iter()
+            .flatten()
+        {
+            *path = cwd.join(&*path);
+        }
+    }
     match cli.command {
         Command::Completions { shell } => {
             let mut buffer = Vec::new();
@@ -276,6 +304,29 @@ pub fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Report { ref run, ref out } => {
+            let root = record_root(&cli);
+            let runs = root.join(model::STATE_DIR).join(manifest::RUNS_DIR);
+            let path = manifest::locate(&runs, run.as_deref());
+            let record = match manifest::load(&path) {
+                Ok(record) => record,
+                Err(error) => {
+                    report::fatal(&error);
+                    return ExitCode::from(2);
+                }
+            };
+            let dir = report::logs::run_dir(&path, &record, &runs);
+            let page = report::html::page(&record, &report::logs::Logs::kept(&dir, &record));
+            let target = out.clone().unwrap_or_else(|| dir.join("report.html"));
+            if let Err(error) = manifest::write_file(&target, &page) {
+                report::fatal(&error);
+                return ExitCode::FAILURE;
+            }
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let shown = target.strip_prefix(&cwd).unwrap_or(&target);
+            report::print(&format!("{}\n", shown.display()));
+            ExitCode::SUCCESS
         }
         _ => match front(&cli) {
             Ok((root, sources, graph)) => dispatch(&cli, &root, &sources, &graph),
@@ -378,7 +429,10 @@ fn dispatch(cli: &Cli, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
         }
         Command::Explain { gate } => explain(gate, root, sources, graph),
         Command::Cache { action } => cache_command(action, root),
-        Command::Completions { .. } | Command::Verify { .. } | Command::Attest { .. } => {
+        Command::Completions { .. }
+        | Command::Verify { .. }
+        | Command::Attest { .. }
+        | Command::Report { .. } => {
             unreachable!("handled before the graph is loaded")
         }
     }
@@ -520,16 +574,59 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
             for note in &written.notes {
                 report::warning(note);
             }
+            view.finish(&run, args.strict, interrupted);
+            reports(args, &written.manifest, &root.dir);
         }
-        Err(error) => report::warning(&format!("cannot write the run's manifest: {error}")),
+        Err(error) => {
+            // Reports render from the written record; without it there are none to write.
+            let reports = if args.junit.is_some() || args.trace.is_some() {
+                " (so no --junit or --trace report either)"
+            } else {
+                ""
+            };
+            report::warning(&format!(
+                "cannot write the run's manifest: {error}{reports}"
+            ));
+            view.finish(&run, args.strict, interrupted);
+        }
     }
-    view.finish(&run, args.strict, interrupted);
     if interrupted {
         ExitCode::from(130)
     } else if run.failed(args.strict) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The files a run was asked to write from its record (`--junit`, `--trace`), and the
+/// GitHub Actions step summary when running there.
+fn reports(args: &RunArgs, record: &manifest::Manifest, root: &Path) {
+    let state = root.join(model::STATE_DIR);
+    let run_dir = state.join(manifest::RUNS_DIR).join(&record.run.id);
+    let logs = report::logs::Logs::kept(&run_dir, record);
+    let write = |path: &Path, text: String| {
+        if let Err(error) = manifest::write_file(path, &text) {
+            report::warning(&format!("cannot write a report: {error}"));
+        }
+    };
+    if let Some(path) = &args.junit {
+        write(path, report::junit::render(record, &logs));
+    }
+    if let Some(path) = &args.trace {
+        write(path, report::trace::render(record));
+    }
+    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+        let logs = logs.current(&state.join("logs"), record);
+        let token = report::github::token();
+        report::print(&report::github::commands(record, &logs, &token));
+        let summary = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty());
+        if let Some(summary) = summary {
+            let text = report::github::summary(record);
+            if let Err(error) = report::github::append(Path::new(&summary), &text) {
+                report::warning(&error);
+            }
+        }
     }
 }
 

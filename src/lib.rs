@@ -17,7 +17,7 @@
 //! | [`exec`] / [`schedule`] | plan → [`exec::Outcome`]s: restore or run, read-only check, store |
 //! | [`manifest`] | [`schedule::Run`] → [`manifest::Manifest`]: the run record, hash-chained; `verify` |
 //! | [`attest`] | a run's manifest → in-toto Statement (SLSA Provenance), DSSE-signed; checked |
-//! | [`report`] | everything the user sees: diagnostics, the run view, lists, graphs |
+//! | [`report`] | everything the user sees: diagnostics, the run view, lists, graphs; and the report files (JUnit, trace, GitHub Actions, HTML) rendered from a manifest |
 //!
 //! [`error`] holds the diagnostics shared by the front stages; [`cli`] wires the stages to the
 //! command line and decides the exit code.

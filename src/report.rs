@@ -2,6 +2,12 @@
 //! snippet), the run view (a live spinner per running gate on a terminal, plain lines
 //! otherwise), failed gates' log tails, the closing summary, and `list`, `graph`, `check` and
 //! `--dry-run` output.
+//!
+//! Its submodules render a finished run's record (the [`Manifest`](crate::manifest::Manifest))
+//! into the reports of a run, each a pure function from the record to text: [`junit`] (JUnit
+//! XML), [`trace`] (a Chrome trace), [`github`] (GitHub Actions commands and step summary) and
+//! [`html`] (the page `gate report` writes). [`timeline`] places gates in time for the trace and
+//! the page (lanes, the critical path); [`logs`] reads the logs they show.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,7 +27,14 @@ use crate::load::Sources;
 use crate::plan::{Decision, Plan, SkipReason};
 use crate::schedule::{Forecast, Run};
 
-/// The order statuses are counted in, in the summary.
+pub mod github;
+pub mod html;
+pub mod junit;
+pub mod logs;
+pub mod timeline;
+pub mod trace;
+
+/// The order statuses are counted in, in the summary (and in the reports).
 const ORDER: [&str; 7] = [
     "passed",
     "cached",
@@ -902,4 +915,173 @@ pub fn verification(path: &Path, verification: &crate::manifest::Verification) {
     }
     out.push('\n');
     print(&out);
+}
+
+/// Run records for the report renderers' unit tests: one row per gate.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use std::collections::BTreeMap;
+
+    use crate::key::Hex;
+    use crate::manifest::{
+        Execution, GateResult, Invocation, Log, Manifest, Producer, RunInfo, RunResult, Source,
+    };
+
+    #[derive(Debug, Clone)]
+    pub struct Row {
+        gate: &'static str,
+        status: &'static str,
+        start: u64,
+        duration: u64,
+        deps: Vec<String>,
+        group: bool,
+        optional: bool,
+        reason: Option<String>,
+    }
+
+    impl Row {
+        pub fn new(gate: &'static str, status: &'static str, start: u64, duration: u64) -> Row {
+            let reason = match status {
+                "failed" => Some("exit code 1".to_owned()),
+                "timed-out" => Some("timed out after 1s".to_owned()),
+                "skipped" => Some("missing tool x".to_owned()),
+                "blocked" => Some("dependency x failed".to_owned()),
+                _ => None,
+            };
+            Row {
+                gate,
+                status,
+                start,
+                duration,
+                deps: Vec::new(),
+                group: false,
+                optional: false,
+                reason,
+            }
+        }
+
+        pub fn deps(mut self, deps: &[&str]) -> Row {
+            self.deps = deps.iter().map(|d| (*d).to_owned()).collect();
+            self
+        }
+
+        pub fn group(mut self) -> Row {
+            self.group = true;
+            self
+        }
+
+        pub fn optional(mut self) -> Row {
+            self.optional = true;
+            self
+        }
+
+        pub fn reason(mut self, reason: &str) -> Row {
+            self.reason = Some(reason.to_owned());
+            self
+        }
+    }
+
+    fn hex(seed: &str) -> Hex {
+        Hex(blake3::hash(seed.as_bytes()))
+    }
+
+    /// A run started at 2026-11-22T03:15:00Z that lasted until its last gate ended.
+    pub fn manifest(rows: &[Row]) -> Manifest {
+        let mut gates = BTreeMap::new();
+        let mut execution = BTreeMap::new();
+        for row in rows {
+            let ran =
+                !row.group && matches!(row.status, "passed" | "cached" | "failed" | "timed-out");
+            gates.insert(
+                row.gate.to_owned(),
+                GateResult {
+                    outcome: match row.status {
+                        "cached" => "passed",
+                        other => other,
+                    }
+                    .to_owned(),
+                    reason: row.reason.clone(),
+                    group: row.group,
+                    optional: row.optional,
+                    deps: row.deps.clone(),
+                    key: ran.then(|| hex(row.gate)),
+                    exit: None,
+                    inputs: None,
+                    outputs: Vec::new(),
+                    tools: Vec::new(),
+                    env: BTreeMap::new(),
+                    pass_env: Vec::new(),
+                    hash_env: BTreeMap::new(),
+                },
+            );
+            execution.insert(
+                row.gate.to_owned(),
+                Execution {
+                    status: row.status.to_owned(),
+                    cache: match (row.status, ran) {
+                        ("cached", _) => "hit",
+                        (_, true) => "miss",
+                        _ => "off",
+                    }
+                    .to_owned(),
+                    produced_by: (row.status == "cached")
+                        .then(|| "20261122T000000.000Z-abcdef".to_owned()),
+                    started_ms: row.start,
+                    duration_ms: row.duration,
+                    log: ran.then(|| Log {
+                        blake3: hex("log"),
+                        size: 0,
+                    }),
+                    notes: Vec::new(),
+                },
+            );
+        }
+        let failed = rows
+            .iter()
+            .any(|r| !r.optional && matches!(r.status, "failed" | "timed-out" | "blocked"));
+        let mut manifest = Manifest {
+            schema_version: crate::manifest::SCHEMA_VERSION,
+            digest: hex(""),
+            result_digest: hex(""),
+            result: RunResult {
+                outcome: if failed { "failed" } else { "passed" }.to_owned(),
+                gates,
+                tools: Vec::new(),
+            },
+            producer: Producer {
+                name: "gate".to_owned(),
+                version: "0.1.0".to_owned(),
+                key_format: crate::key::KEY_FORMAT,
+            },
+            run: RunInfo {
+                id: "20261122T031500.000Z-123abc".to_owned(),
+                started: "2026-11-22T03:15:00.000Z".to_owned(),
+                finished: "2026-11-22T03:15:01.000Z".to_owned(),
+                duration_ms: rows.iter().map(|r| r.start + r.duration).max().unwrap_or(0),
+                host: "ci-runner".to_owned(),
+                platform: "linux-x86_64".to_owned(),
+            },
+            invocation: Invocation {
+                command: "run".to_owned(),
+                targets: vec!["ci".to_owned()],
+                tags: Vec::new(),
+                selected: rows.iter().map(|r| r.gate.to_owned()).collect(),
+                vars: BTreeMap::new(),
+                strict: false,
+                fail_fast: false,
+                no_cache: false,
+                jobs: 2,
+            },
+            source: Source {
+                graph: hex("graph"),
+                files: Vec::new(),
+                git: None,
+                source_date_epoch: None,
+            },
+            previous: None,
+            execution,
+        };
+        crate::manifest::seal(&mut manifest);
+        manifest
+    }
 }

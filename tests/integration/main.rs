@@ -6,6 +6,7 @@ mod cache;
 mod errors;
 mod language;
 mod manifest;
+mod reports;
 mod repository;
 mod run;
 mod test;

@@ -371,21 +371,51 @@ gate "unrelated" { run "true" }
         "hash-env: the name and the digest of the value"
     );
     assert_eq!(text(gates, "/uses/env/DECLARED"), "visible-by-design");
-    run(&test, &["run"], 1);
-    let mut scanned = 0;
+    // Every report, too: JUnit, the trace, GitHub Actions' commands and step summary, and the
+    // HTML page, from a cached rerun (a failed gate's log tail is in most of them).
+    let summary = test.path("artifacts/summary.md");
+    let reports = test
+        .command(&[
+            "run",
+            "--junit",
+            "artifacts/junit.xml",
+            "--trace",
+            "artifacts/trace.json",
+        ])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .expect("run gate");
+    assert_eq!(reports.status.code(), Some(1));
+    test.run(&["report"]).status(0);
+    let holds = |bytes: &[u8]| bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes());
+    assert!(
+        !holds(&reports.stdout),
+        "GitHub Actions commands hold the secret"
+    );
+    assert!(!holds(&reports.stderr));
+    let mut scanned = Vec::new();
     for path in files_under(&test.path(".gate"))
         .into_iter()
         .chain(files_under(&test.path("artifacts")))
     {
         let bytes = std::fs::read(&path).unwrap();
-        assert!(
-            !bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
-            "{} holds the secret",
-            path.display()
-        );
-        scanned += 1;
+        assert!(!holds(&bytes), "{} holds the secret", path.display());
+        scanned.push(path.file_name().unwrap().to_string_lossy().into_owned());
     }
-    assert!(scanned > 10, "the scan saw the state: {scanned} files");
+    for report in [
+        "run.json",
+        "junit.xml",
+        "trace.json",
+        "summary.md",
+        "report.html",
+    ] {
+        assert!(
+            scanned.iter().any(|name| name == report),
+            "{report} was scanned"
+        );
+    }
+    assert!(scanned.len() > 10, "the scan saw the state: {scanned:?}");
 }
 
 #[test]
@@ -404,10 +434,30 @@ fn the_manifest_can_also_be_written_elsewhere_and_verified_there() {
     test.run(&["verify", "ci/artifacts/manifest.json"])
         .status(0)
         .stdout_has("ok  input lists: 1 intact");
-    // From elsewhere in the tree, the root is found the usual way.
+    // From elsewhere in the tree, the root is found the usual way, and the paths given are
+    // taken from where gate was started, not from the root the run works in.
     let test = test.cwd("src");
     test.run(&["verify", "../ci/artifacts/manifest.json"])
         .status(0);
+    test.run(&[
+        "run",
+        "build",
+        "--manifest",
+        "out/manifest.json",
+        "--junit",
+        "out/junit.xml",
+        "--trace",
+        "out/trace.json",
+    ])
+    .status(0);
+    for file in ["manifest.json", "junit.xml", "trace.json"] {
+        assert!(
+            test.path(&format!("src/out/{file}")).is_file(),
+            "src/out/{file}"
+        );
+        assert!(!test.path(&format!("out/{file}")).exists(), "out/{file}");
+    }
+    test.run(&["verify", "out/manifest.json"]).status(0);
 }
 
 /// Runs git in the test's repository with a fixed identity and commit date.
