@@ -181,6 +181,35 @@ impl Spec {
     fn excluded(&self, path: &str) -> bool {
         self.excludes.is_match(path)
     }
+
+    /// Whether `path` (relative to the root) is one these inputs read: a glob or a literal
+    /// path (a file, or a directory and everything under it) matches it, and no exclusion
+    /// does. Decides `--staged` and `--since` without walking anything.
+    pub fn touches(&self, path: &str) -> bool {
+        !self.excluded(path)
+            && (self.globs.iter().any(|g| g.is_match(path))
+                || self.literals.iter().any(|l| within(path, l)))
+    }
+}
+
+/// The gates of `plan` that read one of `changed` (paths relative to the root), for
+/// [`Plan::narrow`](crate::plan::Plan::narrow). A gate that declares no inputs always
+/// counts: nothing says what it reads.
+pub fn affected(
+    plan: &crate::plan::Plan,
+    changed: &std::collections::BTreeSet<String>,
+) -> std::collections::BTreeSet<String> {
+    plan.steps
+        .iter()
+        .filter(|step| match &step.decision {
+            crate::plan::Decision::Run(job) => {
+                let spec = Spec::new(&job.inputs);
+                spec.is_empty() || changed.iter().any(|path| spec.touches(path))
+            }
+            _ => false,
+        })
+        .map(|step| step.gate.clone())
+        .collect()
 }
 
 /// Another gate's declared outputs, which a gate's inputs may match even when ignored.

@@ -85,6 +85,9 @@ pub enum Decision {
     Run(Box<Job>),
     Group,
     Skip(SkipReason),
+    /// `--staged` or `--since`: nothing it reads changed, and it depends on nothing that
+    /// did, so it does not take part (see [`Plan::narrow`]).
+    Unaffected,
 }
 
 /// Everything `exec` needs to run a gate, resolved.
@@ -126,6 +129,40 @@ impl Job {
             .envs(&self.env)
             .stdin(std::process::Stdio::null());
         Some(command)
+    }
+}
+
+impl Plan {
+    /// Keeps only what a change touches: the gates in `affected` (the inputs stage finds
+    /// them), every gate that depends on one, and what those depend on (so they see their
+    /// dependencies' outputs and are keyed as in a full run; usually restored from the
+    /// cache). Every other step becomes [`Decision::Unaffected`]; a group is unaffected when
+    /// all its members are.
+    pub fn narrow(&mut self, affected: &BTreeSet<String>) {
+        // Steps are in topological order: dependencies first.
+        let mut touched: BTreeSet<&str> = BTreeSet::new();
+        for step in &self.steps {
+            if affected.contains(&step.gate) || step.deps.iter().any(|d| touched.contains(&**d)) {
+                touched.insert(&step.gate);
+            }
+        }
+        // What the touched gates need. A group's members are needed only when a gate that
+        // depends on the group is (its key is theirs); a touched group alone (a target such
+        // as `fast`) needs only its touched members.
+        let mut needed: BTreeSet<String> = touched.iter().map(|g| (*g).to_owned()).collect();
+        let mut whole: BTreeSet<String> = BTreeSet::new();
+        for step in self.steps.iter().rev() {
+            let group = matches!(step.decision, Decision::Group);
+            if needed.contains(&step.gate) && (!group || whole.contains(&step.gate)) {
+                needed.extend(step.deps.iter().cloned());
+                whole.extend(step.deps.iter().cloned());
+            }
+        }
+        for step in &mut self.steps {
+            if !needed.contains(&step.gate) {
+                step.decision = Decision::Unaffected;
+            }
+        }
     }
 }
 
