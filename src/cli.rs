@@ -437,6 +437,7 @@ fn hook_result(result: Result<String, String>) -> ExitCode {
 /// and runs there with the real root's state directory and cache. The checkout is removed
 /// when this returns (a killed run's is removed by the next one).
 fn run_staged(cli: &Cli, args: &RunArgs) -> ExitCode {
+    staged::pin_environment();
     let cwd = cwd_or_dot();
     let real = match discover::discover(&cwd, cli.file.as_deref()) {
         Ok(root) => root,
@@ -638,18 +639,22 @@ fn hook_install(
             .contains_key("fast")
             .then(|| "fast".to_owned()),
     };
-    let prefix = match staged::Repo::of(&root.dir) {
-        Ok(repo) => repo.prefix,
+    let repo = match staged::Repo::of(&root.dir) {
+        Ok(repo) => repo,
         Err(error) => {
             report::fatal(&error);
             return ExitCode::FAILURE;
         }
     };
+    // The hook runs at the top of the work tree; a gates.kdl elsewhere is named with -f.
+    let name = root.file.file_name().unwrap_or_default().to_string_lossy();
+    let file = (!repo.prefix.is_empty() || name != discover::FILE_NAME)
+        .then(|| format!("{}{name}", repo.prefix));
     hook_result(hook::install(
         &root.dir,
         kind,
         target.as_deref(),
-        &prefix,
+        file.as_deref(),
         force,
     ))
 }
@@ -675,6 +680,7 @@ fn run(
         }
     };
     if let Some(rev) = &args.since {
+        staged::pin_environment();
         let found = staged::resolve(&root.dir, rev).and_then(|commit| {
             let changed = staged::changed_since(&root.dir, &commit)?;
             Ok((commit, changed))

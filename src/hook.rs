@@ -95,19 +95,17 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-/// The script: `cd` to the root (hooks run at the top of the work tree), find gate on PATH
-/// or where it was installed from, run the target.
-pub fn script(kind: Kind, target: Option<&str>, prefix: &str, gate: &Path) -> String {
+/// The script: find gate on PATH or where it was installed from, run the target. Hooks run
+/// at the top of the work tree: `file` (relative to it) names a gates.kdl elsewhere. The
+/// script does not change directory, so the paths git gives a hook (`GIT_INDEX_FILE`) stay
+/// valid.
+pub fn script(kind: Kind, target: Option<&str>, file: Option<&str>, gate: &Path) -> String {
     let shown = target.unwrap_or("default");
     let mut text = format!(
         "#!/bin/sh\n{MARKER} {FORMAT}: {}, target {shown}\n\
          # Written by `gate hook install`; `gate hook uninstall` removes it.\n",
         kind.name()
     );
-    let prefix = prefix.trim_end_matches('/');
-    if !prefix.is_empty() {
-        text.push_str(&format!("cd {} || exit 1\n", quote(prefix)));
-    }
     text.push_str(&format!(
         "if command -v gate >/dev/null 2>&1; then gate=gate; else gate={}; fi\n",
         quote(&gate.to_string_lossy())
@@ -117,7 +115,10 @@ pub fn script(kind: Kind, target: Option<&str>, prefix: &str, gate: &Path) -> St
         Kind::PrePush => "",
     };
     let target = target.map(|t| format!(" {}", quote(t))).unwrap_or_default();
-    text.push_str(&format!("exec \"$gate\" run{staged}{target}\n"));
+    let file = file
+        .map(|f| format!(" -f {}", quote(f)))
+        .unwrap_or_default();
+    text.push_str(&format!("exec \"$gate\"{file} run{staged}{target}\n"));
     text
 }
 
@@ -127,14 +128,14 @@ pub fn install(
     dir: &Path,
     kind: Kind,
     target: Option<&str>,
-    prefix: &str,
+    file: Option<&str>,
     force: bool,
 ) -> Result<String, String> {
     let hooks = hooks_dir(dir)?;
     let path = hooks.join(kind.name());
     let backup = hooks.join(format!("{}{BACKUP}", kind.name()));
     let gate = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("gate"));
-    let text = script(kind, target, prefix, &gate);
+    let text = script(kind, target, file, &gate);
     let mut note = String::new();
     match inspect(&path) {
         Installed::Ours { .. } if std::fs::read_to_string(&path).ok().as_deref() == Some(&text) => {
@@ -264,7 +265,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pre-commit");
         let case = |target: Option<&str>, expected: Option<&str>| {
-            let text = script(Kind::PreCommit, target, "sub/", Path::new("/bin/gate"));
+            let text = script(
+                Kind::PreCommit,
+                target,
+                Some("sub/gates.kdl"),
+                Path::new("/bin/gate"),
+            );
             std::fs::write(&path, text).unwrap();
             assert_eq!(
                 inspect(&path),

@@ -13,10 +13,44 @@ use std::process::{Command, Stdio};
 /// The name every temporary checkout starts with, in the system's temporary directory.
 const PREFIX: &str = "gate-staged-";
 
+/// Variables git sets for hooks that may hold paths relative to the directory the hook
+/// started in: made absolute once, before gate changes directory.
+const PATH_VARIABLES: [&str; 3] = ["GIT_INDEX_FILE", "GIT_DIR", "GIT_WORK_TREE"];
+
+static PINNED: std::sync::OnceLock<Vec<(&'static str, PathBuf)>> = std::sync::OnceLock::new();
+
+/// Makes the path variables git gave a hook (`GIT_INDEX_FILE=.git/index` during
+/// `git commit`) absolute against the current directory, for every later git command.
+/// Call before changing directory.
+pub fn pin_environment() {
+    PINNED.get_or_init(|| {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        PATH_VARIABLES
+            .iter()
+            .filter_map(|name| {
+                let value = std::env::var_os(name).filter(|v| !v.is_empty())?;
+                Some((*name, cwd.join(value)))
+            })
+            .collect()
+    });
+}
+
 /// Runs git in `dir` (with the caller's environment: a hook's `GIT_INDEX_FILE` is honoured)
 /// and returns its stdout, or its stderr as the error.
 fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
-    let output = Command::new("git")
+    git_with(dir, args, None)
+}
+
+/// [`git`], with another index file.
+fn git_with(dir: &Path, args: &[&str], index: Option<&Path>) -> Result<Vec<u8>, String> {
+    let mut command = Command::new("git");
+    for (name, value) in PINNED.get().into_iter().flatten() {
+        command.env(name, value);
+    }
+    if let Some(index) = index {
+        command.env("GIT_INDEX_FILE", index);
+    }
+    let output = command
         .arg("--no-optional-locks")
         .args(args)
         .current_dir(dir)
@@ -188,7 +222,11 @@ impl Checkout {
         )?;
         let mut prefix = self.tree.as_os_str().to_owned();
         prefix.push("/");
-        let mut child = Command::new("git")
+        let mut command = Command::new("git");
+        for (name, value) in PINNED.get().into_iter().flatten() {
+            command.env(name, value);
+        }
+        let mut child = command
             .args(["checkout-index", "-z", "--stdin"])
             .arg({
                 let mut arg = std::ffi::OsString::from("--prefix=");
@@ -226,12 +264,9 @@ impl Checkout {
     /// The files under the root that a fix changed in the checkout (paths relative to the
     /// repository's top), and the unified diff against the index.
     pub fn fixes(&self) -> Result<(Vec<String>, String), String> {
-        let pathspec = format!(":(top){}", self.repo.prefix);
-        let pathspec = if self.repo.prefix.is_empty() {
-            ":(top)."
-        } else {
-            &pathspec
-        };
+        // The root's part of the repository (a pathspec of `:(top)` alone matches nothing).
+        let pathspec =
+            (!self.repo.prefix.is_empty()).then(|| format!(":(top){}", self.repo.prefix));
         let args = |extra: &[&'static str]| -> Vec<String> {
             let mut args = vec![
                 format!("--git-dir={}", self.repo.git_dir.display()),
@@ -242,12 +277,24 @@ impl Checkout {
             ];
             args.extend(extra.iter().map(|s| (*s).to_owned()));
             args.push("--".to_owned());
-            args.push(pathspec.to_owned());
+            args.extend(pathspec.clone());
             args
         };
+        // git refreshes the stat data of the index it compares with, and may write it back:
+        // it gets a copy, so the real index stays byte for byte what it was.
+        let index = PINNED
+            .get()
+            .into_iter()
+            .flatten()
+            .find(|(name, _)| *name == "GIT_INDEX_FILE")
+            .map(|(_, path)| path.clone())
+            .unwrap_or_else(|| self.repo.git_dir.join("index"));
+        let copy = self.base.join("index");
+        std::fs::copy(&index, &copy)
+            .map_err(|error| format!("cannot copy {}: {error}", index.display()))?;
         let run = |args: Vec<String>| {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            git(&self.tree, &args)
+            git_with(&self.tree, &args, Some(&copy))
         };
         let names = paths(&run(args(&["--name-only", "-z"]))?)
             .into_iter()
