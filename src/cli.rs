@@ -448,7 +448,8 @@ fn run_staged(cli: &Cli, args: &RunArgs) -> ExitCode {
     };
     let state = state_dir(&real.dir);
     let _checkout_lock = (!args.dry_run).then(|| checkout_lock(&state)).flatten();
-    let changed = match staged::changed_staged(&real.dir) {
+    let changed = match staged::Repo::of(&real.dir).and_then(|_| staged::changed_staged(&real.dir))
+    {
         Ok(changed) => changed,
         Err(error) => {
             report::fatal(&format!("--staged: {error}"));

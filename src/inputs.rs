@@ -1115,6 +1115,28 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_path_touches_the_inputs_that_would_read_it() {
+        let case = |inputs: &[&str], path: &str, expected: bool| {
+            let inputs: Vec<String> = inputs.iter().map(|i| (*i).to_owned()).collect();
+            assert_eq!(
+                Spec::new(&inputs).touches(path),
+                expected,
+                "{inputs:?} vs {path}"
+            );
+        };
+        case(&["src/**/*.py"], "src/a/b.py", true);
+        case(&["src/**/*.py"], "src/a/b.txt", false);
+        case(&["*.py"], "a.py", true);
+        case(&["*.py"], "sub/a.py", false);
+        case(&["docs"], "docs/a/b.md", true);
+        case(&["docs"], "docsx/a.md", false);
+        case(&["Cargo.toml"], "Cargo.toml", true);
+        case(&["src/**/*.py", "!src/gen"], "src/gen/a.py", false);
+        case(&["src/**/*.py", "!src/gen/*.py"], "src/a.py", true);
+        case(&[], "a.py", false);
+    }
+
+    #[test]
     fn the_stat_cache_round_trips_and_rejects_damage() {
         let stat = Stat {
             dev: 1,

@@ -367,3 +367,66 @@ fn job(graph: &Graph, name: &str, context: &Context) -> Decision {
         fix: gate.fix,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan of `(gate, deps, group)`, in order; `narrow` never looks at a job, so a
+    /// runnable gate stands as a skip here.
+    fn plan(steps: &[(&str, &[&str], bool)]) -> Plan {
+        Plan {
+            targets: Vec::new(),
+            steps: steps
+                .iter()
+                .map(|(gate, deps, group)| Step {
+                    gate: (*gate).to_owned(),
+                    deps: deps.iter().map(|d| (*d).to_owned()).collect(),
+                    optional: false,
+                    decision: if *group {
+                        Decision::Group
+                    } else {
+                        Decision::Skip(SkipReason::Condition("stand-in".into()))
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn narrowing_keeps_the_affected_their_dependents_and_what_those_need() {
+        let steps: &[(&str, &[&str], bool)] = &[
+            ("build", &[], false),
+            ("lint", &[], false),
+            ("docs", &[], false),
+            ("test", &["build"], false),
+            ("fast", &["lint", "docs"], true),
+            ("package", &["fast"], false),
+            ("all", &["test", "package"], true),
+        ];
+        let case = |affected: &[&str], unaffected: &[&str]| {
+            let mut plan = plan(steps);
+            plan.narrow(&affected.iter().map(|a| (*a).to_owned()).collect());
+            let found: Vec<&str> = plan
+                .steps
+                .iter()
+                .filter(|s| matches!(s.decision, Decision::Unaffected))
+                .map(|s| s.gate.as_str())
+                .collect();
+            assert_eq!(found, unaffected, "affected: {affected:?}");
+        };
+        // Nothing changed: nothing takes part.
+        case(
+            &[],
+            &["build", "lint", "docs", "test", "fast", "package", "all"],
+        );
+        // A dependent runs; what it depends on takes part for its key and outputs.
+        case(&["test"], &["lint", "docs", "fast", "package"]);
+        case(&["build"], &["lint", "docs", "fast", "package"]);
+        // A member of a group: the group and what depends on it are affected, and a gate
+        // that depends on the group needs all its members.
+        case(&["lint"], &["build", "test"]);
+        // Everything.
+        case(&["build", "lint", "docs"], &[]);
+    }
+}

@@ -543,6 +543,42 @@ fn unaffected_gates_are_recorded_and_reported() {
     assert_eq!(manifest["result"]["gates"]["docs"]["outcome"], "passed");
     assert_eq!(manifest["result"]["outcome"], "passed");
     test.run(&["verify"]).status(0);
+
+    // The same run, in the other reports.
+    test.run(&["run", "--staged", "--trace", "trace.json"])
+        .status(0);
+    let trace = std::fs::read_to_string(test.path("trace.json")).unwrap();
+    std::fs::remove_file(test.path("trace.json")).unwrap();
+    let trace: serde_json::Value = serde_json::from_str(&trace).unwrap();
+    let lint = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["args"]["status"] == "unaffected")
+        .expect("an event for the unaffected gate");
+    assert_eq!(lint["cat"], "unaffected");
+    test.run(&["report", "--out", ".gate/page.html"]).status(0);
+    let html = test.read(".gate/page.html");
+    assert!(html.contains("unaffected"), "the page does not mention it");
+    let summary = test.path(".gate/summary.md");
+    let test = test
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary.to_string_lossy());
+    test.run(&["run", "--staged"]).status(0);
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(summary.contains("| ➖ unaffected | `lint` |"), "{summary}");
+}
+
+#[test]
+fn staged_outside_a_git_repository_is_refused() {
+    let test = Test::new().gates(LINT);
+    std::fs::remove_dir_all(test.path(".git")).unwrap();
+    test.run(&["run", "--staged"])
+        .status(2)
+        .stderr_has("--staged: fatal: not a git repository");
+    test.run(&["hook", "install"])
+        .status(1)
+        .stderr_has("not a git repository");
 }
 
 const SINCE: &str = r#"
