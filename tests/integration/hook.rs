@@ -717,3 +717,59 @@ fn apply_fixes_refuses_files_with_unstaged_changes() {
         );
     assert_eq!(before, snapshot(test.root()));
 }
+
+#[test]
+fn the_pre_push_hook_runs_the_target_on_the_working_tree() {
+    let test = repository(LINT);
+    let remote = tempfile::Builder::new()
+        .prefix("gate-remote-")
+        .tempdir()
+        .unwrap();
+    let status = git_in(remote.path(), &["init", "-q", "--bare"]);
+    assert!(status.status.success());
+    ok(
+        &test,
+        &["remote", "add", "origin", &remote.path().to_string_lossy()],
+    );
+    test.run(&["hook", "install", "--hook", "pre-push", "--target", "lint"])
+        .status(0);
+    // A bad commit made past the pre-commit hook is stopped at the push.
+    test.write("bad.py", b"# TODO pushed\n");
+    ok(&test, &["add", "bad.py"]);
+    ok(&test, &["commit", "-q", "--no-verify", "-m", "bad"]);
+    let pushed = git(&test, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+    let printed = String::from_utf8_lossy(&pushed.stderr).into_owned()
+        + &String::from_utf8_lossy(&pushed.stdout);
+    assert!(!pushed.status.success(), "{printed}");
+    assert!(printed.contains("bad.py:1:# TODO pushed"), "{printed}");
+    test.write("bad.py", b"# fine\n");
+    ok(&test, &["commit", "-q", "-a", "-m", "fixed"]);
+    ok(&test, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+}
+
+#[test]
+fn a_staged_run_shares_gate_cache_dir_with_normal_runs() {
+    let shared = tempfile::Builder::new()
+        .prefix("gate-shared-cache-")
+        .tempdir()
+        .unwrap();
+    let test = Test::new()
+        .gates(LINT)
+        .file("good.py", "x = 1\n")
+        .env("GATE_CACHE_DIR", &shared.path().to_string_lossy());
+    ok(&test, &["add", "."]);
+    test.run(&["run", "--staged", "lint"])
+        .status(0)
+        .stdout_has("passed  lint");
+    assert!(
+        !test.path(".gate/cache").exists(),
+        "the default cache was used"
+    );
+    assert!(
+        std::fs::read_dir(shared.path()).unwrap().count() > 0,
+        "nothing was stored in GATE_CACHE_DIR"
+    );
+    test.run(&["run", "lint"])
+        .status(0)
+        .stdout_has("cached  lint");
+}
