@@ -707,7 +707,7 @@ fn run(
             .iter()
             .any(|file| changed.contains(&file.name))
     {
-        let affected = inputs::affected(&plan, changed);
+        let affected = inputs::affected(&plan, graph, changed);
         plan.narrow(&affected);
     }
     let jobs = args.jobs.map(|j| j as usize).unwrap_or_else(|| {

@@ -193,20 +193,20 @@ impl Spec {
 }
 
 /// The gates of `plan` that read one of `changed` (paths relative to the root), for
-/// [`Plan::narrow`](crate::plan::Plan::narrow). A gate that declares no inputs always
-/// counts: nothing says what it reads.
+/// [`Plan::narrow`](crate::plan::Plan::narrow); a skipped gate counts as its declaration
+/// says, so a change still shows why it did not run. A gate that declares no inputs always
+/// counts: nothing says what it reads. Groups read nothing themselves.
 pub fn affected(
     plan: &crate::plan::Plan,
+    graph: &crate::graph::Graph,
     changed: &std::collections::BTreeSet<String>,
 ) -> std::collections::BTreeSet<String> {
     plan.steps
         .iter()
-        .filter(|step| match &step.decision {
-            crate::plan::Decision::Run(job) => {
-                let spec = Spec::new(&job.inputs);
-                spec.is_empty() || changed.iter().any(|path| spec.touches(path))
-            }
-            _ => false,
+        .filter(|step| !matches!(step.decision, crate::plan::Decision::Group))
+        .filter(|step| {
+            let spec = Spec::new(&graph.gate(&step.gate).inputs);
+            spec.is_empty() || changed.iter().any(|path| spec.touches(path))
         })
         .map(|step| step.gate.clone())
         .collect()

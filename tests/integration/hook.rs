@@ -773,3 +773,31 @@ fn a_staged_run_shares_gate_cache_dir_with_normal_runs() {
         .status(0)
         .stdout_has("cached  lint");
 }
+
+#[test]
+fn a_skipped_gate_whose_inputs_changed_still_says_why() {
+    let test = Test::new()
+        .gates(
+            r#"
+gate tool {
+    requires "no-such-tool-anywhere"
+    inputs "*.py"
+    run "no-such-tool-anywhere"
+}
+gate docs {
+    inputs "*.md"
+    run "true"
+}
+"#,
+        )
+        .file("a.py", "x = 1\n")
+        .file("a.md", "a\n");
+    ok(&test, &["add", "."]);
+    ok(&test, &["commit", "-q", "-m", "start"]);
+    test.write("a.py", b"x = 2\n");
+    test.run(&["run", "--since", "HEAD"])
+        .status(0)
+        .stdout_has("skipped  tool  missing tool no-such-tool-anywhere")
+        .stdout_has("unaffected  docs");
+    test.run(&["run", "--since", "HEAD", "--strict"]).status(1);
+}
