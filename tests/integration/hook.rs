@@ -801,3 +801,44 @@ gate docs {
         .stdout_has("unaffected  docs");
     test.run(&["run", "--since", "HEAD", "--strict"]).status(1);
 }
+
+#[test]
+fn a_staged_run_with_outputs_verifies_and_restores_them_in_its_checkout() {
+    let test = Test::new()
+        .gates(
+            r#"
+gate build {
+    inputs "*.py"
+    outputs "out.txt"
+    run "cat *.py > out.txt"
+}
+gate check {
+    deps build
+    inputs "out.txt"
+    run "grep -q 'x = 2' out.txt"
+}
+"#,
+        )
+        .file("a.py", "x = 1\n");
+    ok(&test, &["add", "."]);
+    ok(&test, &["commit", "-q", "-m", "start"]);
+    test.write("a.py", b"x = 2\n");
+    ok(&test, &["add", "a.py"]);
+    test.write("a.py", b"x = 3\n");
+    test.run(&["run", "--staged"])
+        .status(0)
+        .stdout_has("passed  build")
+        .stdout_has("passed  check");
+    assert!(
+        !test.path("out.txt").exists(),
+        "an output was written to the working tree"
+    );
+    test.run(&["verify"])
+        .status(0)
+        .stdout_has("not on disk to check");
+    // Again: build is restored into the new checkout, where check finds its output.
+    test.run(&["run", "--staged"])
+        .status(0)
+        .stdout_has("cached  build")
+        .stdout_has("cached  check");
+}
