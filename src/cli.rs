@@ -456,13 +456,19 @@ fn run_staged(cli: &Cli, args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Ctrl-C from here on must not kill gate before it removes the checkout.
+    staged::guard_signals();
     let checkout = match Checkout::new(&real.dir) {
         Ok(checkout) => checkout,
+        Err(_) if staged::signalled() => return interrupted_early(),
         Err(error) => {
             report::fatal(&format!("--staged: {error}"));
             return ExitCode::from(2);
         }
     };
+    if staged::signalled() {
+        return interrupted_early();
+    }
     let relative = real
         .file
         .strip_prefix(&real.dir)
@@ -486,6 +492,12 @@ fn run_staged(cli: &Cli, args: &RunArgs) -> ExitCode {
         since: None,
     };
     run(cli, args, &root, &sources, &graph, place)
+}
+
+/// Ctrl-C before any gate started (the checkout, if made, is removed on the way out).
+fn interrupted_early() -> ExitCode {
+    report::warning("interrupted before any gate ran");
+    ExitCode::from(130)
 }
 
 /// The root for commands that read run records, which need no valid graph (a manifest is
@@ -765,6 +777,10 @@ fn run(
     let run = runtime.block_on(async {
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone(), Arc::clone(&interrupted));
+        // A staged run's Ctrl-C may have come before those handlers were there.
+        if staged::signalled() {
+            cancel.cancel();
+        }
         let (events, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let scheduler = {
             let (plan, options, cancel) = (&plan, &options, cancel.clone());
@@ -779,7 +795,8 @@ fn run(
         let (run, ()) = tokio::join!(scheduler, printer);
         run
     });
-    let interrupted = interrupted.load(Ordering::SeqCst);
+    // A signal between the checkout and the run's handlers counts too.
+    let interrupted = interrupted.load(Ordering::SeqCst) || staged::signalled();
     if let Err(error) = keyer.save() {
         report::warning(&format!("cannot save the stat cache: {error}"));
     }

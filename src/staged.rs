@@ -342,6 +342,36 @@ pub fn unstaged(top: &Path) -> Result<BTreeSet<String>, String> {
     )?))
 }
 
+/// Set by SIGINT or SIGTERM while a checkout is being made, before the run's own handlers
+/// are installed; see [`guard_signals`].
+static SIGNALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_signal(_: libc::c_int) {
+    SIGNALLED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Catches SIGINT and SIGTERM from now on by setting a flag ([`signalled`]), so Ctrl-C while
+/// the index is being copied does not kill gate before it can remove the copy. The run's
+/// handlers, installed later, take over (and keep calling this one).
+pub fn guard_signals() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
+        // struct is zeroed and then filled as sigaction(2) describes.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = note_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Whether SIGINT or SIGTERM came since [`guard_signals`].
+pub fn signalled() -> bool {
+    SIGNALLED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// A short name for a repository, so its checkouts can be told from others'.
 fn tag(top: &Path) -> String {
     blake3::hash(top.as_os_str().as_encoded_bytes()).to_hex()[..12].to_owned()

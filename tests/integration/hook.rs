@@ -842,3 +842,64 @@ gate check {
         .stdout_has("cached  build")
         .stdout_has("cached  check");
 }
+
+#[test]
+fn ctrl_c_while_the_index_is_copied_removes_the_copy() {
+    let tools = tempfile::tempdir().unwrap();
+    let mark = tools.path().join("copying");
+    let real_git = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    // A git whose checkout-index hangs until interrupted.
+    let wrapper = tools.path().join("git");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" checkout-index \"*) touch '{}'; sleep 30;; esac\nexec '{}' \"$@\"\n",
+            mark.display(),
+            real_git.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        tools.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let test = Test::new()
+        .gates(LINT)
+        .file("good.py", "x = 1\n")
+        .env("PATH", &path);
+    ok(&test, &["add", "."]);
+    let before = snapshot(test.root());
+    let mut command = test.command(&["run", "--staged"]);
+    command
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command.spawn().expect("gate starts");
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !mark.exists() {
+        assert!(Instant::now() < deadline, "the copy never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(checkouts_of(pid).len(), 1);
+    // SAFETY: a plain signal to the process group the test started.
+    assert_eq!(unsafe { libc::killpg(pid as i32, libc::SIGINT) }, 0);
+    let output = child.wait_with_output().expect("gate ends");
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(checkouts_of(pid).is_empty(), "the copy was left behind");
+    assert_eq!(before, snapshot(test.root()));
+}
