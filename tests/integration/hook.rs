@@ -903,3 +903,53 @@ fn ctrl_c_while_the_index_is_copied_removes_the_copy() {
     assert!(checkouts_of(pid).is_empty(), "the copy was left behind");
     assert_eq!(before, snapshot(test.root()));
 }
+
+#[test]
+fn staged_deletions_and_both_sides_of_renames_count() {
+    let test = Test::new()
+        .gates(LINT)
+        .file("good.py", "x = 1\n")
+        .file("notes.md", "notes\n")
+        .file("more.md", "more\n");
+    ok(&test, &["add", "."]);
+    ok(&test, &["commit", "-q", "-m", "start"]);
+    ok(&test, &["rm", "-q", "notes.md"]);
+    test.run(&["run", "--staged"])
+        .status(0)
+        .stdout_has("passed  docs")
+        .stdout_has("unaffected  lint");
+    ok(&test, &["commit", "-q", "--no-verify", "-m", "rm"]);
+    // A rename from one gate's inputs to another's touches both.
+    ok(&test, &["mv", "more.md", "more.py"]);
+    test.run(&["run", "--staged"])
+        .status(0)
+        .stdout_has("passed  docs")
+        .stdout_has("passed  lint");
+}
+
+#[test]
+fn git_commit_with_paths_is_checked_on_what_it_commits() {
+    let test = repository(LINT);
+    // bad.py is staged but not part of `git commit good.py`: git gives the hook an index of
+    // HEAD plus good.py (GIT_INDEX_FILE), and that is what is checked.
+    test.write("bad.py", b"# TODO staged, not committed\n");
+    ok(&test, &["add", "bad.py"]);
+    test.write("good.py", b"x = 5\n");
+    let output = git(&test, &["commit", "-q", "-m", "only good", "good.py"]);
+    let printed = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    assert_eq!(ok(&test, &["show", "HEAD:good.py"]), "x = 5\n");
+    assert_eq!(ok(&test, &["diff", "--cached", "--name-only"]), "bad.py\n");
+    // And `git commit -a` includes the bad file: stopped.
+    let (passed, printed) = {
+        let output = git(&test, &["commit", "-q", "-a", "-m", "all"]);
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned()
+                + &String::from_utf8_lossy(&output.stdout),
+        )
+    };
+    assert!(!passed, "{printed}");
+    assert!(printed.contains("TODO staged, not committed"), "{printed}");
+}
