@@ -1047,7 +1047,7 @@ mod tests {
     /// A manifest as a run writes it (digests not sealed: `generate` does not read them).
     fn manifest(gates: Value) -> Manifest {
         serde_json::from_value(json!({
-            "schema_version": 1, "digest": digest(1), "result_digest": digest(2),
+            "schema_version": 2, "digest": digest(1), "result_digest": digest(2),
             "result": {
                 "outcome": "passed", "gates": gates,
                 "tools": [{ "name": "sh", "path": "/bin/sh", "blake3": digest(3), "version": null }],
@@ -1061,7 +1061,7 @@ mod tests {
             "invocation": {
                 "command": "run", "targets": ["build"], "tags": [], "selected": ["build"],
                 "vars": { "mode": "release" }, "strict": true, "fail_fast": false,
-                "no_cache": false, "jobs": 2,
+                "no_cache": false, "jobs": 2, "staged": false, "since": null,
             },
             "source": {
                 "graph": digest(4), "files": [{ "path": "gates.kdl", "blake3": digest(5) }],

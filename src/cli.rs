@@ -2,6 +2,7 @@
 //! exit code (2 for an invalid graph or command line, 0/1 from the outcomes, 130 when
 //! interrupted). Holds no logic of its own beyond wiring.
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +17,8 @@ use crate::cache::{self, Cache};
 use crate::discover::{self, Root};
 use crate::error::{Diagnostic, Error};
 use crate::graph::{self, Format, Graph};
-use crate::inputs::Outputs;
+use crate::hook;
+use crate::inputs::{self, Outputs};
 use crate::key::Keyer;
 use crate::load::{self, Sources};
 use crate::manifest;
@@ -25,6 +27,7 @@ use crate::parse;
 use crate::plan::{self, Context, Plan, Selection};
 use crate::report::{self, RunReport, Verbosity};
 use crate::schedule::{self, Options};
+use crate::staged::{self, Checkout};
 
 const ABOUT: &str = "Run a repository's quality gates from one declarative graph (gates.kdl)";
 
@@ -36,6 +39,8 @@ Examples:
   gate run all --dry-run   show what would run, and what would be skipped and why
   gate list                the gates, with descriptions, deps and tags
   gate graph ci --format mermaid
+  gate hook install        run the `fast` target (or the default) on what is staged, at each commit
+  gate run --since main    run only what changed since main, and what depends on it
 
 Exit codes: 0 nothing failed; 1 a gate failed, was blocked or timed out; 2 invalid gates.kdl or
 command line; 130 interrupted.";
@@ -120,11 +125,40 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Install, remove or show the git hooks that run gate (pre-commit: `gate run --staged`)
+    Hook {
+        #[command(subcommand)]
+        action: HookAction,
+    },
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookAction {
+    /// Write the hook script into the repository's hooks directory (core.hooksPath and
+    /// worktrees honoured); reinstalling is harmless
+    Install {
+        /// Which hook
+        #[arg(long = "hook", value_enum, default_value = "pre-commit")]
+        kind: hook::Kind,
+        /// The target it runs [default: `fast` if there is such a gate, else the default]
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+        /// Replace a hook gate did not write, keeping it as HOOK.gate-backup
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove gate's hook and put back the one `--force` replaced, if any
+    Uninstall {
+        #[arg(long = "hook", value_enum, default_value = "pre-commit")]
+        kind: hook::Kind,
+    },
+    /// Say which hooks are installed: gate's (and its target), another's, or none
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +252,45 @@ pub struct RunArgs {
     /// Write a Chrome trace (open in Perfetto or chrome://tracing): one span per gate
     #[arg(long, value_name = "PATH")]
     pub trace: Option<PathBuf>,
+
+    /// Run on what is staged in git, in a temporary checkout of the index (the working tree
+    /// and the index are never touched); only gates whose inputs are staged run, with their
+    /// dependents; the rest are `unaffected`
+    #[arg(long, conflicts_with = "since")]
+    pub staged: bool,
+
+    /// Run only the gates whose inputs changed since REV (committed, staged, unstaged or
+    /// untracked), with their dependents; the rest are `unaffected`
+    #[arg(long, value_name = "REV")]
+    pub since: Option<String>,
+
+    /// With --staged: copy what `fix #true` gates changed to the working tree (only for
+    /// files without unstaged changes); they are not staged
+    #[arg(long, requires = "staged")]
+    pub apply_fixes: bool,
+}
+
+/// Where a run keeps its state, and what it is narrowed to.
+struct Place<'a> {
+    /// The root whose `.gate/` (and cache) the run uses: the real one, also when the gates
+    /// run in a temporary checkout.
+    home: &'a Path,
+    /// `--staged`: the checkout of the index the gates run in.
+    checkout: Option<&'a Checkout>,
+    /// `--staged`, `--since`: the changed paths, relative to the root.
+    changed: Option<BTreeSet<String>>,
+    since: Option<manifest::Since>,
+}
+
+impl Place<'_> {
+    fn at(root: &Path) -> Place<'_> {
+        Place {
+            home: root,
+            checkout: None,
+            changed: None,
+            since: None,
+        }
+    }
 }
 
 /// Runs the command line and returns the process exit code.
@@ -328,11 +401,103 @@ pub fn main() -> ExitCode {
             report::print(&format!("{}\n", shown.display()));
             ExitCode::SUCCESS
         }
+        Command::Hook {
+            action: HookAction::Status,
+        } => hook_result(hook::status(&cwd_or_dot())),
+        Command::Hook {
+            action: HookAction::Uninstall { kind },
+        } => hook_result(hook::uninstall(&cwd_or_dot(), kind)),
+        Command::Run(ref args) if args.staged => run_staged(&cli, args),
         _ => match front(&cli) {
             Ok((root, sources, graph)) => dispatch(&cli, &root, &sources, &graph),
             Err(code) => code,
         },
     }
+}
+
+fn cwd_or_dot() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+/// Prints what a hook command did; a refusal or failure exits 1.
+fn hook_result(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            report::print(&format!("{}\n", text.trim_end()));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            report::fatal(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `gate run --staged`: copies the index to a temporary checkout, loads gates.kdl from it,
+/// and runs there with the real root's state directory and cache. The checkout is removed
+/// when this returns (a killed run's is removed by the next one).
+fn run_staged(cli: &Cli, args: &RunArgs) -> ExitCode {
+    staged::pin_environment();
+    let cwd = cwd_or_dot();
+    let real = match discover::discover(&cwd, cli.file.as_deref()) {
+        Ok(root) => root,
+        Err(diagnostic) => {
+            report::diagnostics(&Sources::default(), vec![diagnostic]);
+            return ExitCode::from(2);
+        }
+    };
+    let state = state_dir(&real.dir);
+    let _checkout_lock = (!args.dry_run).then(|| checkout_lock(&state)).flatten();
+    let changed = match staged::Repo::of(&real.dir).and_then(|_| staged::changed_staged(&real.dir))
+    {
+        Ok(changed) => changed,
+        Err(error) => {
+            report::fatal(&format!("--staged: {error}"));
+            return ExitCode::from(2);
+        }
+    };
+    // Ctrl-C from here on must not kill gate before it removes the checkout.
+    staged::guard_signals();
+    let checkout = match Checkout::new(&real.dir) {
+        Ok(checkout) => checkout,
+        Err(_) if staged::signalled() => return interrupted_early(),
+        Err(error) => {
+            report::fatal(&format!("--staged: {error}"));
+            return ExitCode::from(2);
+        }
+    };
+    if staged::signalled() {
+        return interrupted_early();
+    }
+    let relative = real
+        .file
+        .strip_prefix(&real.dir)
+        .unwrap_or(Path::new(discover::FILE_NAME));
+    let file = checkout.root.join(relative);
+    if !file.is_file() {
+        report::fatal(&format!(
+            "--staged: {} is not in the git index; `git add` it first",
+            relative.display()
+        ));
+        return ExitCode::from(2);
+    }
+    let (root, sources, graph) = match front_at(&checkout.root, Some(&file), &cli.vars) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let place = Place {
+        home: &real.dir,
+        checkout: Some(&checkout),
+        changed: Some(changed),
+        since: None,
+    };
+    run(cli, args, &root, &sources, &graph, place)
+}
+
+/// Ctrl-C before any gate started (the checkout, if made, is removed on the way out).
+fn interrupted_early() -> ExitCode {
+    report::warning("interrupted before any gate ran");
+    ExitCode::from(130)
 }
 
 /// The root for commands that read run records, which need no valid graph (a manifest is
@@ -347,9 +512,17 @@ fn record_root(cli: &Cli) -> PathBuf {
 
 /// discover → load → parse → model → graph, reporting every problem at once.
 fn front(cli: &Cli) -> Result<(Root, Sources, Graph), ExitCode> {
+    front_at(&cwd_or_dot(), cli.file.as_deref(), &cli.vars)
+}
+
+/// [`front`] from `cwd`, with `-f FILE` and `--var`s.
+fn front_at(
+    cwd: &Path,
+    file: Option<&Path>,
+    vars: &[String],
+) -> Result<(Root, Sources, Graph), ExitCode> {
     let invalid = ExitCode::from(2);
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let root = match discover::discover(&cwd, cli.file.as_deref()) {
+    let root = match discover::discover(cwd, file) {
         Ok(root) => root,
         Err(diagnostic) => {
             report::diagnostics(&Sources::default(), vec![diagnostic]);
@@ -364,7 +537,7 @@ fn front(cli: &Cli) -> Result<(Root, Sources, Graph), ExitCode> {
         }
     };
     let mut diagnostics = Vec::new();
-    let overrides = overrides(&cli.vars, &mut diagnostics);
+    let overrides = overrides(vars, &mut diagnostics);
     let (syntax, found) = parse::parse(&loaded.items);
     diagnostics.extend(found);
     let (model, found) = model::model(syntax, &overrides);
@@ -393,7 +566,15 @@ fn overrides(vars: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<(String,
 
 fn dispatch(cli: &Cli, root: &Root, sources: &Sources, graph: &Graph) -> ExitCode {
     match &cli.command {
-        Command::Run(args) => run(cli, args, root, sources, graph),
+        Command::Run(args) => run(cli, args, root, sources, graph, Place::at(&root.dir)),
+        Command::Hook {
+            action:
+                HookAction::Install {
+                    kind,
+                    target,
+                    force,
+                },
+        } => hook_install(root, graph, sources, *kind, target.as_deref(), *force),
         Command::List { json } => {
             report::list(graph, sources, *json);
             ExitCode::SUCCESS
@@ -430,6 +611,7 @@ fn dispatch(cli: &Cli, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
         Command::Explain { gate } => explain(gate, root, sources, graph),
         Command::Cache { action } => cache_command(action, root),
         Command::Completions { .. }
+        | Command::Hook { .. }
         | Command::Verify { .. }
         | Command::Attest { .. }
         | Command::Report { .. } => {
@@ -438,36 +620,128 @@ fn dispatch(cli: &Cli, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
     }
 }
 
-fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph) -> ExitCode {
+/// `gate hook install`: the target is checked against the graph; its default is `fast`
+/// when there is such a gate, else the graph's default.
+fn hook_install(
+    root: &Root,
+    graph: &Graph,
+    sources: &Sources,
+    kind: hook::Kind,
+    target: Option<&str>,
+    force: bool,
+) -> ExitCode {
+    let target = match target {
+        Some(target) if graph.model.gates.contains_key(target) || target == "all" => {
+            Some(target.to_owned())
+        }
+        Some(target) => {
+            let hint =
+                crate::error::did_you_mean(target, graph.model.gates.keys().map(String::as_str));
+            report::diagnostics(
+                sources,
+                vec![Diagnostic::bare(Error::UnknownTarget {
+                    name: target.to_owned(),
+                    hint,
+                })],
+            );
+            return ExitCode::from(2);
+        }
+        None => graph
+            .model
+            .gates
+            .contains_key("fast")
+            .then(|| "fast".to_owned()),
+    };
+    let repo = match staged::Repo::of(&root.dir) {
+        Ok(repo) => repo,
+        Err(error) => {
+            report::fatal(&error);
+            return ExitCode::FAILURE;
+        }
+    };
+    // The hook runs at the top of the work tree; a gates.kdl elsewhere is named with -f.
+    let name = root.file.file_name().unwrap_or_default().to_string_lossy();
+    let file = (!repo.prefix.is_empty() || name != discover::FILE_NAME)
+        .then(|| format!("{}{name}", repo.prefix));
+    hook_result(hook::install(
+        &root.dir,
+        kind,
+        target.as_deref(),
+        file.as_deref(),
+        force,
+    ))
+}
+
+fn run(
+    cli: &Cli,
+    args: &RunArgs,
+    root: &Root,
+    sources: &Sources,
+    graph: &Graph,
+    mut place: Place,
+) -> ExitCode {
     let selection = Selection {
         targets: args.targets.clone(),
         tags: args.tags.clone(),
     };
     let context = Context::from_process(&root.dir);
-    let plan = match plan::plan(graph, &selection, &context) {
+    let mut plan = match plan::plan(graph, &selection, &context) {
         Ok(plan) => plan,
         Err(diagnostics) => {
             report::diagnostics(sources, diagnostics);
             return ExitCode::from(2);
         }
     };
+    if let Some(rev) = &args.since {
+        staged::pin_environment();
+        let found = staged::resolve(&root.dir, rev).and_then(|commit| {
+            let changed = staged::changed_since(&root.dir, &commit)?;
+            Ok((commit, changed))
+        });
+        match found {
+            Ok((commit, changed)) => {
+                place.since = Some(manifest::Since {
+                    rev: rev.clone(),
+                    commit,
+                });
+                place.changed = Some(changed);
+            }
+            Err(error) => {
+                report::fatal(&format!("--since {rev}: {error}"));
+                return ExitCode::from(2);
+            }
+        }
+    }
+    // A change to gates.kdl (or a file it includes) may change any gate: nothing is narrowed.
+    if let Some(changed) = &place.changed
+        && !sources
+            .files
+            .iter()
+            .any(|file| changed.contains(&file.name))
+    {
+        let affected = inputs::affected(&plan, graph, changed);
+        plan.narrow(&affected);
+    }
     let jobs = args.jobs.map(|j| j as usize).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let state = state_dir(&root.dir);
+    let state = state_dir(place.home);
     // One run at a time per checkout (a hook and a manual run would write the same outputs
-    // and logs); runs in other checkouts share the cache freely.
-    let _checkout = (!args.dry_run).then(|| checkout_lock(&state)).flatten();
+    // and logs); runs in other checkouts share the cache freely. A staged run holds it
+    // already.
+    let _checkout = (!args.dry_run && place.checkout.is_none())
+        .then(|| checkout_lock(&state))
+        .flatten();
     let started = std::time::SystemTime::now();
     // The tree as the run found it (gates may write into it), read while the inputs are
     // walked and the gates run.
     let git = (!args.dry_run).then(|| {
-        let dir = root.dir.clone();
+        let dir = place.home.to_path_buf();
         std::thread::spawn(move || manifest::probe(&dir))
     });
-    let (keyer, mut options) = prepare(root, graph, &plan, !args.no_cache);
+    let (keyer, mut options) = prepare(root, graph, &plan, !args.no_cache, &place);
     options.run = manifest::run_id(started);
     if args.dry_run {
         let forecast = schedule::forecast(&plan, &keyer, &options);
@@ -482,7 +756,7 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
     };
     let ci = std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1");
     let live = std::io::stdout().is_terminal() && !ci && verbosity != Verbosity::Quiet;
-    let mut view = RunReport::new(&plan, &root.dir, verbosity, live);
+    let mut view = RunReport::new(&plan, place.home, verbosity, live);
     options.jobs = jobs;
     options.fail_fast = args.fail_fast;
     options.stream = verbosity == Verbosity::Verbose;
@@ -503,6 +777,10 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
     let run = runtime.block_on(async {
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone(), Arc::clone(&interrupted));
+        // A staged run's Ctrl-C may have come before those handlers were there.
+        if staged::signalled() {
+            cancel.cancel();
+        }
         let (events, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let scheduler = {
             let (plan, options, cancel) = (&plan, &options, cancel.clone());
@@ -517,7 +795,8 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
         let (run, ()) = tokio::join!(scheduler, printer);
         run
     });
-    let interrupted = interrupted.load(Ordering::SeqCst);
+    // A signal between the checkout and the run's handlers counts too.
+    let interrupted = interrupted.load(Ordering::SeqCst) || staged::signalled();
     if let Err(error) = keyer.save() {
         report::warning(&format!("cannot save the stat cache: {error}"));
     }
@@ -541,6 +820,8 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
             fail_fast: args.fail_fast,
             no_cache: args.no_cache,
             jobs: jobs as u64,
+            staged: args.staged,
+            since: place.since.clone(),
         },
         sources: sources
             .files
@@ -554,6 +835,10 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
             .and_then(|thread| thread.join().ok())
             .flatten()
             .map(|probe| {
+                if place.checkout.is_some() {
+                    // The run saw the index: it is dirty when the index differs from HEAD.
+                    return manifest::staged_git(probe);
+                }
                 let (walked, outside) = keyer.index().known();
                 let generated = |path: &str| keyer.generated(path);
                 manifest::git_state(&root.dir, probe, &walked, &outside, &run, &generated)
@@ -575,7 +860,7 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
                 report::warning(note);
             }
             view.finish(&run, args.strict, interrupted);
-            reports(args, &written.manifest, &root.dir);
+            reports(args, &written.manifest, place.home);
         }
         Err(error) => {
             // Reports render from the written record; without it there are none to write.
@@ -590,12 +875,89 @@ fn run(cli: &Cli, args: &RunArgs, root: &Root, sources: &Sources, graph: &Graph)
             view.finish(&run, args.strict, interrupted);
         }
     }
+    let fixes_pending = match place.checkout {
+        Some(checkout) if !interrupted => fixes(checkout, &plan, &run, args.apply_fixes),
+        _ => false,
+    };
     if interrupted {
         ExitCode::from(130)
-    } else if run.failed(args.strict) {
+    } else if run.failed(args.strict) || fixes_pending {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// After a staged run: the diff `fix #true` gates made in the checkout, printed, and with
+/// `apply` copied to the working tree when none of those files has unstaged changes. The
+/// fixed files are never staged: the commit stops so the user can review them. Returns
+/// whether there were fixes.
+fn fixes(checkout: &Checkout, plan: &Plan, run: &schedule::Run, apply: bool) -> bool {
+    let fixers = plan.steps.iter().zip(&run.outcomes).any(|(step, outcome)| {
+        matches!(&step.decision, plan::Decision::Run(job) if job.fix) && outcome.log.is_some()
+    });
+    if !fixers {
+        return false;
+    }
+    let (files, diff) = match checkout.fixes() {
+        Ok(found) => found,
+        Err(error) => {
+            report::warning(&format!("cannot tell what the fixes changed: {error}"));
+            return false;
+        }
+    };
+    if files.is_empty() {
+        return false;
+    }
+    let outcome = if !apply {
+        Ok(format!(
+            "fixes: {} would change {}; nothing was written (--apply-fixes writes them to the \
+             working tree)",
+            plural(files.len(), "file"),
+            files.join(", ")
+        ))
+    } else {
+        match staged::unstaged(&checkout.repo.top) {
+            Err(error) => Err(format!("fixes not applied: {error}")),
+            Ok(unstaged) => {
+                let blocked: Vec<&str> = files
+                    .iter()
+                    .filter(|f| unstaged.contains(*f))
+                    .map(String::as_str)
+                    .collect();
+                if !blocked.is_empty() {
+                    Err(format!(
+                        "fixes not applied: {} unstaged changes that the fix would overwrite: \
+                         {} (stage or stash them, then commit again)",
+                        if blocked.len() == 1 {
+                            "this file has"
+                        } else {
+                            "these files have"
+                        },
+                        blocked.join(", ")
+                    ))
+                } else {
+                    checkout.apply(&files).map(|()| {
+                        format!(
+                            "fixes: applied to {} in the working tree ({}); they are not \
+                             staged: review them, `git add` and commit again",
+                            plural(files.len(), "file"),
+                            files.join(", ")
+                        )
+                    })
+                }
+            }
+        }
+    };
+    report::fixes(&diff, &outcome);
+    true
+}
+
+fn plural(count: usize, word: &str) -> String {
+    if count == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{count} {word}s")
     }
 }
 
@@ -697,12 +1059,18 @@ fn cache_dir(root: &Path) -> PathBuf {
 
 /// What keying and caching need: the walk of the plan's inputs, the stat cache, the store.
 /// A cache that cannot be opened is a warning, not a failure: the run goes on uncached.
-fn prepare(root: &Root, graph: &Graph, plan: &Plan, read_cache: bool) -> (Arc<Keyer>, Options) {
+fn prepare(
+    root: &Root,
+    graph: &Graph,
+    plan: &Plan,
+    read_cache: bool,
+    place: &Place,
+) -> (Arc<Keyer>, Options) {
     // Gates run in their own directories; gate itself works from the root, where the walk's
     // paths are shortest.
     let _ = std::env::set_current_dir(&root.dir);
-    let state = state_dir(&root.dir);
-    let cache_dir = cache_dir(&root.dir);
+    let state = state_dir(place.home);
+    let cache_dir = cache_dir(place.home);
     let cache = match Cache::open(&cache_dir) {
         Ok(cache) => Some(Arc::new(cache)),
         Err(error) => {
@@ -724,7 +1092,10 @@ fn prepare(root: &Root, graph: &Graph, plan: &Plan, read_cache: bool) -> (Arc<Ke
         &root.dir,
         plan,
         &outputs,
-        &state.join("stat-cache"),
+        &place
+            .checkout
+            .map(Checkout::stat_cache)
+            .unwrap_or_else(|| state.join("stat-cache")),
         std::slice::from_ref(&cache_dir),
     );
     let options = Options {
@@ -756,7 +1127,7 @@ fn explain(gate: &str, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
             return ExitCode::from(2);
         }
     };
-    let (keyer, options) = prepare(root, graph, &plan, true);
+    let (keyer, options) = prepare(root, graph, &plan, true, &Place::at(&root.dir));
     let forecast = schedule::forecast(&plan, &keyer, &options);
     report::explain(gate, &plan, &forecast);
     ExitCode::SUCCESS

@@ -43,6 +43,8 @@ pub enum Status {
     },
     TimedOut(Duration),
     Cancelled,
+    /// `--staged` or `--since`: nothing it reads changed. Never fails a run.
+    Unaffected,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +72,7 @@ impl Status {
             Status::Blocked { .. } => "blocked",
             Status::TimedOut(_) => "timed-out",
             Status::Cancelled => "cancelled",
+            Status::Unaffected => "unaffected",
         }
     }
 
@@ -77,6 +80,7 @@ impl Status {
     pub fn reason(&self) -> Option<String> {
         Some(match self {
             Status::Passed | Status::Cached | Status::Cancelled => return None,
+            Status::Unaffected => "nothing it reads changed".to_owned(),
             Status::Failed(Failure::ModifiedInputs(files)) => {
                 format!("changed its own inputs: {}", files.join(", "))
             }

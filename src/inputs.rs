@@ -181,6 +181,35 @@ impl Spec {
     fn excluded(&self, path: &str) -> bool {
         self.excludes.is_match(path)
     }
+
+    /// Whether `path` (relative to the root) is one these inputs read: a glob or a literal
+    /// path (a file, or a directory and everything under it) matches it, and no exclusion
+    /// does. Decides `--staged` and `--since` without walking anything.
+    pub fn touches(&self, path: &str) -> bool {
+        !self.excluded(path)
+            && (self.globs.iter().any(|g| g.is_match(path))
+                || self.literals.iter().any(|l| within(path, l)))
+    }
+}
+
+/// The gates of `plan` that read one of `changed` (paths relative to the root), for
+/// [`Plan::narrow`](crate::plan::Plan::narrow); a skipped gate counts as its declaration
+/// says, so a change still shows why it did not run. A gate that declares no inputs always
+/// counts: nothing says what it reads. Groups read nothing themselves.
+pub fn affected(
+    plan: &crate::plan::Plan,
+    graph: &crate::graph::Graph,
+    changed: &std::collections::BTreeSet<String>,
+) -> std::collections::BTreeSet<String> {
+    plan.steps
+        .iter()
+        .filter(|step| !matches!(step.decision, crate::plan::Decision::Group))
+        .filter(|step| {
+            let spec = Spec::new(&graph.gate(&step.gate).inputs);
+            spec.is_empty() || changed.iter().any(|path| spec.touches(path))
+        })
+        .map(|step| step.gate.clone())
+        .collect()
 }
 
 /// Another gate's declared outputs, which a gate's inputs may match even when ignored.
@@ -1083,6 +1112,28 @@ mod tests {
             let compiled = Pattern::new(pattern).expect("a valid glob");
             assert_eq!(compiled.is_match(path), expected, "{pattern} vs {path}");
         }
+    }
+
+    #[test]
+    fn a_changed_path_touches_the_inputs_that_would_read_it() {
+        let case = |inputs: &[&str], path: &str, expected: bool| {
+            let inputs: Vec<String> = inputs.iter().map(|i| (*i).to_owned()).collect();
+            assert_eq!(
+                Spec::new(&inputs).touches(path),
+                expected,
+                "{inputs:?} vs {path}"
+            );
+        };
+        case(&["src/**/*.py"], "src/a/b.py", true);
+        case(&["src/**/*.py"], "src/a/b.txt", false);
+        case(&["*.py"], "a.py", true);
+        case(&["*.py"], "sub/a.py", false);
+        case(&["docs"], "docs/a/b.md", true);
+        case(&["docs"], "docsx/a.md", false);
+        case(&["Cargo.toml"], "Cargo.toml", true);
+        case(&["src/**/*.py", "!src/gen"], "src/gen/a.py", false);
+        case(&["src/**/*.py", "!src/gen/*.py"], "src/a.py", true);
+        case(&[], "a.py", false);
     }
 
     #[test]

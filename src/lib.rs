@@ -20,7 +20,9 @@
 //! | [`report`] | everything the user sees: diagnostics, the run view, lists, graphs; and the report files (JUnit, trace, GitHub Actions, HTML) rendered from a manifest |
 //!
 //! [`error`] holds the diagnostics shared by the front stages; [`cli`] wires the stages to the
-//! command line and decides the exit code.
+//! command line and decides the exit code. Beside the pipeline: [`staged`] asks git what
+//! changed and copies the index to a temporary checkout (`run --staged`, `run --since`);
+//! [`hook`] installs gate as a git hook.
 
 pub mod attest;
 pub mod cache;
@@ -29,6 +31,7 @@ pub mod discover;
 pub mod error;
 pub mod exec;
 pub mod graph;
+pub mod hook;
 pub mod inputs;
 pub mod key;
 pub mod load;
@@ -38,3 +41,4 @@ pub mod parse;
 pub mod plan;
 pub mod report;
 pub mod schedule;
+pub mod staged;

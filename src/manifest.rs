@@ -27,7 +27,8 @@ use crate::schedule::Run;
 
 /// Bumped when a field changes meaning or is removed; adding a field is a new version too,
 /// since the schema rejects unknown fields.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: `invocation.staged` and `invocation.since`, and the `unaffected` outcome.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The schema every manifest validates against (draft 2020-12).
 pub const SCHEMA: &str = include_str!("../schemas/manifest.schema.json");
@@ -80,7 +81,7 @@ pub struct RunResult {
 #[serde(deny_unknown_fields)]
 pub struct GateResult {
     /// `passed` (also when restored from the cache), `failed`, `skipped`, `blocked`,
-    /// `timed-out` or `cancelled`.
+    /// `timed-out`, `cancelled` or `unaffected`.
     pub outcome: String,
     /// Why it did not pass, in words.
     pub reason: Option<String>,
@@ -170,6 +171,18 @@ pub struct Invocation {
     pub fail_fast: bool,
     pub no_cache: bool,
     pub jobs: u64,
+    /// `--staged`: the run saw the git index, not the working tree.
+    pub staged: bool,
+    /// `--since REV`: only what changed since REV ran.
+    pub since: Option<Since>,
+}
+
+/// `--since REV` as given, and the commit it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Since {
+    pub rev: String,
+    pub commit: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -925,6 +938,19 @@ fn parse_ls_files(bytes: &[u8]) -> Option<Vec<Tracked>> {
     Some(tracked)
 }
 
+/// Settles the probe for a `--staged` run, which saw the index: dirty when the index
+/// differs from HEAD.
+pub fn staged_git(probe: Probe) -> (Git, Option<i64>) {
+    (
+        Git {
+            commit: probe.commit,
+            branch: probe.branch,
+            dirty: probe.staged,
+        },
+        probe.time,
+    )
+}
+
 /// Settles the probe: the tree is dirty when the index differs from HEAD, when a tracked
 /// file under the root differs from the index (its stat, from the run's walk or an lstat,
 /// disagrees with the index's, and git confirms the content differs), or when a file the run
@@ -1114,7 +1140,15 @@ pub fn verify(path: &Path, root: &Path) -> Verification {
     let runs = runs_of(path, &manifest, root);
     check_chain(&runs, &manifest, &mut found);
     check_inputs(&runs, &manifest, &mut found);
-    check_outputs(root, &manifest, &mut found);
+    if manifest.invocation.staged {
+        // Its gates wrote into a temporary checkout of the index, removed after the run.
+        found.check(
+            true,
+            "outputs: not on disk to check (a --staged run writes them in its temporary checkout)",
+        );
+    } else {
+        check_outputs(root, &manifest, &mut found);
+    }
     found
 }
 

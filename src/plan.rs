@@ -85,6 +85,9 @@ pub enum Decision {
     Run(Box<Job>),
     Group,
     Skip(SkipReason),
+    /// `--staged` or `--since`: nothing it reads changed, and it depends on nothing that
+    /// did, so it does not take part (see [`Plan::narrow`]).
+    Unaffected,
 }
 
 /// Everything `exec` needs to run a gate, resolved.
@@ -126,6 +129,40 @@ impl Job {
             .envs(&self.env)
             .stdin(std::process::Stdio::null());
         Some(command)
+    }
+}
+
+impl Plan {
+    /// Keeps only what a change touches: the gates in `affected` (the inputs stage finds
+    /// them), every gate that depends on one, and what those depend on (so they see their
+    /// dependencies' outputs and are keyed as in a full run; usually restored from the
+    /// cache). Every other step becomes [`Decision::Unaffected`]; a group is unaffected when
+    /// all its members are.
+    pub fn narrow(&mut self, affected: &BTreeSet<String>) {
+        // Steps are in topological order: dependencies first.
+        let mut touched: BTreeSet<&str> = BTreeSet::new();
+        for step in &self.steps {
+            if affected.contains(&step.gate) || step.deps.iter().any(|d| touched.contains(&**d)) {
+                touched.insert(&step.gate);
+            }
+        }
+        // What the touched gates need. A group's members are needed only when a gate that
+        // depends on the group is (its key is theirs); a touched group alone (a target such
+        // as `fast`) needs only its touched members.
+        let mut needed: BTreeSet<String> = touched.iter().map(|g| (*g).to_owned()).collect();
+        let mut whole: BTreeSet<String> = BTreeSet::new();
+        for step in self.steps.iter().rev() {
+            let group = matches!(step.decision, Decision::Group);
+            if needed.contains(&step.gate) && (!group || whole.contains(&step.gate)) {
+                needed.extend(step.deps.iter().cloned());
+                whole.extend(step.deps.iter().cloned());
+            }
+        }
+        for step in &mut self.steps {
+            if !needed.contains(&step.gate) {
+                step.decision = Decision::Unaffected;
+            }
+        }
     }
 }
 
@@ -329,4 +366,67 @@ fn job(graph: &Graph, name: &str, context: &Context) -> Decision {
         cache: gate.cache,
         fix: gate.fix,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan of `(gate, deps, group)`, in order; `narrow` never looks at a job, so a
+    /// runnable gate stands as a skip here.
+    fn plan(steps: &[(&str, &[&str], bool)]) -> Plan {
+        Plan {
+            targets: Vec::new(),
+            steps: steps
+                .iter()
+                .map(|(gate, deps, group)| Step {
+                    gate: (*gate).to_owned(),
+                    deps: deps.iter().map(|d| (*d).to_owned()).collect(),
+                    optional: false,
+                    decision: if *group {
+                        Decision::Group
+                    } else {
+                        Decision::Skip(SkipReason::Condition("stand-in".into()))
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn narrowing_keeps_the_affected_their_dependents_and_what_those_need() {
+        let steps: &[(&str, &[&str], bool)] = &[
+            ("build", &[], false),
+            ("lint", &[], false),
+            ("docs", &[], false),
+            ("test", &["build"], false),
+            ("fast", &["lint", "docs"], true),
+            ("package", &["fast"], false),
+            ("all", &["test", "package"], true),
+        ];
+        let case = |affected: &[&str], unaffected: &[&str]| {
+            let mut plan = plan(steps);
+            plan.narrow(&affected.iter().map(|a| (*a).to_owned()).collect());
+            let found: Vec<&str> = plan
+                .steps
+                .iter()
+                .filter(|s| matches!(s.decision, Decision::Unaffected))
+                .map(|s| s.gate.as_str())
+                .collect();
+            assert_eq!(found, unaffected, "affected: {affected:?}");
+        };
+        // Nothing changed: nothing takes part.
+        case(
+            &[],
+            &["build", "lint", "docs", "test", "fast", "package", "all"],
+        );
+        // A dependent runs; what it depends on takes part for its key and outputs.
+        case(&["test"], &["lint", "docs", "fast", "package"]);
+        case(&["build"], &["lint", "docs", "fast", "package"]);
+        // A member of a group: the group and what depends on it are affected, and a gate
+        // that depends on the group needs all its members.
+        case(&["lint"], &["build", "test"]);
+        // Everything.
+        case(&["build", "lint", "docs"], &[]);
+    }
 }

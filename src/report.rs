@@ -35,7 +35,7 @@ pub mod timeline;
 pub mod trace;
 
 /// The order statuses are counted in, in the summary (and in the reports).
-const ORDER: [&str; 7] = [
+const ORDER: [&str; 8] = [
     "passed",
     "cached",
     "failed",
@@ -43,6 +43,7 @@ const ORDER: [&str; 7] = [
     "blocked",
     "cancelled",
     "skipped",
+    "unaffected",
 ];
 
 /// Lines of a failed gate's log shown under its status line.
@@ -98,6 +99,16 @@ pub fn warning(message: &str) {
     let color = console::colors_enabled_stderr();
     let label = paint(style("warning").yellow().bold(), color);
     to_stderr(&format!("{label}: {message}\n"));
+}
+
+/// What `fix #true` gates changed in a `--staged` run's checkout: the unified diff on
+/// stdout, then what became of it on stderr (an error when the fixes were refused).
+pub fn fixes(diff: &str, outcome: &Result<String, String>) {
+    print(diff);
+    match outcome {
+        Ok(message) => warning(message),
+        Err(message) => fatal(message),
+    }
 }
 
 /// One write of a whole message; a closed stderr is not worth a panic (`eprintln!` would).
@@ -522,7 +533,7 @@ fn styled_word(status: &Status) -> StyledObject<&'static str> {
         Status::Cached => style(word).cyan(),
         Status::Failed(_) | Status::TimedOut(_) => style(word).red().bold(),
         Status::Blocked { .. } | Status::Cancelled => style(word).yellow(),
-        Status::Skipped(_) => style(word).dim(),
+        Status::Skipped(_) | Status::Unaffected => style(word).dim(),
     }
 }
 
@@ -600,6 +611,14 @@ pub fn dry_run(plan: &Plan, forecast: &BTreeMap<String, Forecast>, jobs: usize) 
                     out,
                     "{:>9}  {:<width$}  {reason}",
                     paint(style("skip").dim(), color),
+                    step.gate
+                );
+            }
+            Decision::Unaffected => {
+                let _ = writeln!(
+                    out,
+                    "{:>9}  {:<width$}  nothing it reads changed",
+                    paint(style("unaffected").dim(), color),
                     step.gate
                 );
             }
@@ -712,6 +731,9 @@ pub fn explain(gate: &str, plan: &Plan, forecast: &BTreeMap<String, Forecast>) {
     match (&step.decision, verdict) {
         (Decision::Skip(reason), _) => {
             let _ = writeln!(out, "{gate}: would be skipped: {reason}");
+        }
+        (Decision::Unaffected, _) => {
+            let _ = writeln!(out, "{gate}: unaffected: nothing it reads changed");
         }
         (Decision::Group, _) => {
             let _ = writeln!(out, "{gate}: a group; it runs nothing itself. Its members:");
@@ -1071,6 +1093,8 @@ pub(crate) mod fixture {
                 fail_fast: false,
                 no_cache: false,
                 jobs: 2,
+                staged: false,
+                since: None,
             },
             source: Source {
                 graph: hex("graph"),

@@ -526,6 +526,7 @@ fn settled_status(
     }
     match &step.decision {
         Decision::Skip(reason) => Some(Status::Skipped(reason.clone())),
+        Decision::Unaffected => Some(Status::Unaffected),
         Decision::Group => {
             let failed: Vec<String> = deps
                 .iter()

@@ -155,6 +155,7 @@ fn icon(status: &str) -> &'static str {
         "failed" | "timed-out" => "❌",
         "blocked" => "⛔",
         "cancelled" => "⏹️",
+        "unaffected" => "➖",
         _ => "⏭️",
     }
 }

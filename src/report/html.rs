@@ -20,7 +20,7 @@ use crate::report::timeline::{Entry, Timeline, timeline};
 pub const TAIL_LINES: usize = 60;
 
 /// The colour of each status, in the page and its timeline.
-const COLOURS: [(&str, &str); 7] = [
+const COLOURS: [(&str, &str); 8] = [
     ("passed", "#1a7f37"),
     ("cached", "#0969da"),
     ("failed", "#cf222e"),
@@ -28,6 +28,7 @@ const COLOURS: [(&str, &str); 7] = [
     ("blocked", "#9a6700"),
     ("cancelled", "#6e7781"),
     ("skipped", "#8c959f"),
+    ("unaffected", "#afb8c1"),
 ];
 
 /// The colour of a failure; tests look for it in a screenshot.
@@ -581,7 +582,7 @@ fn skipped(out: &mut String, manifest: &Manifest, timeline: &Timeline) {
     let mut skipped: Vec<&Entry> = timeline
         .entries
         .iter()
-        .filter(|e| matches!(e.status, "skipped" | "blocked" | "cancelled"))
+        .filter(|e| matches!(e.status, "skipped" | "blocked" | "cancelled" | "unaffected"))
         .collect();
     skipped.sort_by_key(|e| (e.status, e.gate));
     if skipped.is_empty() {

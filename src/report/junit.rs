@@ -10,6 +10,7 @@
 //! | skipped | `<skipped message="REASON">` |
 //! | blocked | `<skipped message="blocked: REASON">` |
 //! | cancelled | `<skipped message="cancelled">` |
+//! | unaffected (`--staged`, `--since`) | `<skipped message="unaffected: nothing it reads changed">` |
 //!
 //! Text is escaped for XML, and characters XML 1.0 forbids (control characters in logs) are
 //! dropped, so any log gives a well-formed file.
@@ -51,6 +52,9 @@ fn case(manifest: &Manifest, gate: &str) -> Case {
         },
         "cancelled" => Case::Skipped {
             message: "cancelled".to_owned(),
+        },
+        "unaffected" => Case::Skipped {
+            message: format!("unaffected: {reason}"),
         },
         _ => Case::Skipped { message: reason },
     }

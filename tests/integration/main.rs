@@ -4,6 +4,7 @@
 mod attest;
 mod cache;
 mod errors;
+mod hook;
 mod language;
 mod manifest;
 mod reports;
