@@ -1061,7 +1061,7 @@ mod tests {
             "invocation": {
                 "command": "run", "targets": ["build"], "tags": [], "selected": ["build"],
                 "vars": { "mode": "release" }, "strict": true, "fail_fast": false,
-                "no_cache": false, "jobs": 2,
+                "no_cache": false, "jobs": 2, "ci": false, "shard": null,
             },
             "source": {
                 "graph": digest(4), "files": [{ "path": "gates.kdl", "blake3": digest(5) }],

@@ -27,7 +27,8 @@ use crate::schedule::Run;
 
 /// Bumped when a field changes meaning or is removed; adding a field is a new version too,
 /// since the schema rejects unknown fields.
-pub const SCHEMA_VERSION: u32 = 1;
+// 2: `invocation.ci` and `invocation.shard` (CI parity, issue 5).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The schema every manifest validates against (draft 2020-12).
 pub const SCHEMA: &str = include_str!("../schemas/manifest.schema.json");
@@ -170,6 +171,23 @@ pub struct Invocation {
     pub fail_fast: bool,
     pub no_cache: bool,
     pub jobs: u64,
+    /// CI mode (`--ci`, or `CI=true`): strict, plain output.
+    pub ci: bool,
+    /// `--shard K/N`: which shard this run was, and the gates it owned.
+    pub shard: Option<Shard>,
+}
+
+/// One shard of a split run (`--shard K/N`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    /// K, from 1.
+    pub index: u32,
+    /// N.
+    pub count: u32,
+    /// The selected gates this shard owns (groups are owned by none), in run order; the
+    /// dependencies it ran for them are in `selected`.
+    pub owned: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
