@@ -3,6 +3,7 @@
 
 mod attest;
 mod cache;
+mod ci;
 mod errors;
 mod language;
 mod manifest;
