@@ -7,6 +7,7 @@ mod ci;
 mod errors;
 mod language;
 mod manifest;
+mod precommit;
 mod reports;
 mod repository;
 mod run;
