@@ -19,6 +19,8 @@
 //! - `language: python`, `node`, ... with `repo: local`: pre-commit installs
 //!   `additional_dependencies` into its own environment; gate runs the entry from PATH and
 //!   `requires` it, so a missing tool is named (and fails a `--ci` run).
+//! - `language: pygrep`: `grep -P` over the hook's files; a match fails (`--negate`: a file
+//!   without one).
 //! - a remote `repo`: not translated; the comment suggests the tool's usual command.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -181,9 +183,9 @@ fn local(
         );
     };
     let environment = ENVIRONMENT_LANGUAGES.contains(&language);
-    if !COMMAND_LANGUAGES.contains(&language) && !environment {
+    let pygrep = language == "pygrep";
+    if !COMMAND_LANGUAGES.contains(&language) && !environment && !pygrep {
         let why = match language {
-            "pygrep" => "its entry is a regex pre-commit searches the files for, not a command",
             "fail" => {
                 "it only fails when files match (a `fail` hook): write a gate that checks for them"
             }
@@ -197,7 +199,26 @@ fn local(
             hook.id
         );
     }
-    let Some(mut words) = shlex::split(entry) else {
+    let search = if pygrep {
+        match grep(entry, &hook.args) {
+            Ok(search) => Some(search),
+            Err(why) => {
+                return format!(
+                    "// hook `{}` (language: pygrep) is not translated: {why}.\n",
+                    hook.id
+                );
+            }
+        }
+    } else {
+        None
+    };
+    // A pygrep entry is a regex, not words.
+    let split = if pygrep {
+        Some(Vec::new())
+    } else {
+        shlex::split(entry)
+    };
+    let Some(mut words) = split else {
         return format!(
             "// hook `{}` is not translated: its entry {} has unbalanced quotes.\n",
             hook.id,
@@ -211,13 +232,22 @@ fn local(
         first.insert_str(0, "./");
     }
     let tool = words.first().cloned().unwrap_or_default();
-    words.extend(hook.args.iter().cloned());
+    if !pygrep {
+        words.extend(hook.args.iter().cloned());
+    }
     let Ok(command) = shlex::try_join(words.iter().map(String::as_str)) else {
         return format!(
             "// hook `{}` is not translated: an argument holds a NUL byte.\n",
             hook.id
         );
     };
+    if pygrep {
+        notes.push(
+            "language pygrep: the regex is searched with `grep -P` (Perl syntax, close to \
+             Python's)"
+                .to_owned(),
+        );
+    }
     if environment {
         let deps = if hook.additional_dependencies.is_empty() {
             String::new()
@@ -279,7 +309,8 @@ fn local(
     excludes.sort();
     excludes.dedup();
 
-    let pass_filenames = hook.pass_filenames.unwrap_or(true);
+    // pygrep always searches the hook's files.
+    let pass_filenames = hook.pass_filenames.unwrap_or(true) || pygrep;
     let run = if pass_filenames {
         let mut specs: Vec<String> = includes.iter().map(|g| format!(":(glob){g}")).collect();
         if specs.is_empty() && !excludes.is_empty() {
@@ -292,7 +323,14 @@ fn local(
         } else {
             format!(" -- {}", specs.join(" "))
         };
-        format!("git ls-files -z{specs} | xargs -0 -r {command}")
+        match &search {
+            // Matches (or, negated, files without one) are printed and fail the gate.
+            Some(search) => format!(
+                "found=$(git ls-files -z{specs} | xargs -0 -r {search}); \
+                 if [ -n \"$found\" ]; then printf '%s\\n' \"$found\"; exit 1; fi"
+            ),
+            None => format!("git ls-files -z{specs} | xargs -0 -r {command}"),
+        }
     } else {
         command
     };
@@ -349,6 +387,22 @@ fn local(
     let _ = writeln!(out, "    tags {}", list.join(" "));
     out.push_str("}\n");
     out
+}
+
+/// The `grep` command line of a pygrep hook (a matching line fails, or with `--negate` a file
+/// without one), or why there is none.
+fn grep(regex: &str, args: &[String]) -> Result<String, String> {
+    let mut flags = String::from("-PnH");
+    for arg in args {
+        match arg.as_str() {
+            "-i" | "--ignore-case" => flags.push('i'),
+            "--negate" => flags = flags.replace("nH", "L"),
+            "--multiline" => return Err("`--multiline` has no grep equivalent".to_owned()),
+            other => return Err(format!("its argument `{other}` is not a pygrep option")),
+        }
+    }
+    let regex = shlex::try_quote(regex).map_err(|_| "its regex holds a NUL byte".to_owned())?;
+    Ok(format!("grep {flags} -e {regex} --"))
 }
 
 /// The comment for a hook from another repository: gate does not fetch hooks.

@@ -208,8 +208,14 @@ repos:
         language: system
         files: foo.*bar
       - id: grep
-        entry: TODO
+        entry: TODO|FIXME
         language: pygrep
+        args: [-i]
+        files: ^src/
+      - id: many
+        entry: x
+        language: pygrep
+        args: [--multiline]
 "#;
 
 #[test]
@@ -246,14 +252,15 @@ fn an_imported_pre_commit_config_is_a_valid_graph_that_runs() {
         "// hook `black` from https://github.com/psf/black at 24.1.0 is not translated",
         "run \"black --check .\"",
         "// hook `check-hooks-apply` (repo: meta)",
-        "// hook `grep` (language: pygrep) is not translated",
+        "xargs -0 -r grep -PnHi -e 'TODO|FIXME' --",
+        "// hook `many` (language: pygrep) is not translated: `--multiline`",
     ] {
         assert!(gates.contains(expected), "lacks {expected:?}:\n{gates}");
     }
     test.write("gates.kdl", gates.as_bytes());
     test.run(&["check"])
         .status(0)
-        .stdout("gates.kdl: 5 gates (0 groups) in 1 file, no problems\n");
+        .stdout("gates.kdl: 6 gates (0 groups) in 1 file, no problems\n");
 
     // The translated commands work: the files come from git, as pre-commit's do.
     git(test.root(), &["add", "-A"]);
@@ -263,9 +270,11 @@ fn an_imported_pre_commit_config_is_a_valid_graph_that_runs() {
     test.write("notes.txt", b"not good\n");
     test.write("src/b.txt", b"TODO ok\n");
     git(test.root(), &["add", "-A"]);
-    let failed = test.run(&["run", "words", "no-todo", "check", "-v"]);
+    let failed = test.run(&["run", "words", "no-todo", "check", "grep", "-v"]);
     failed
         .status(1)
+        .stdout_has("failed  grep")
+        .stdout_has("src/b.txt:1:TODO ok")
         .stdout_has("failed  words")
         .stdout_has("notes.txt lacks ok")
         .stdout_has("failed  no-todo")
