@@ -120,7 +120,7 @@ pub fn pre_commit(path: &Path, text: &str) -> Result<String, String> {
         path.display()
     );
     let mut global_excludes = Vec::new();
-    if let Some(regex) = &config.exclude {
+    if let Some(regex) = given(&config.exclude) {
         match regex_globs(regex) {
             Some(globs) => global_excludes = globs,
             None => {
@@ -132,7 +132,7 @@ pub fn pre_commit(path: &Path, text: &str) -> Result<String, String> {
             }
         }
     }
-    if let Some(regex) = config.files.as_deref().filter(|r| !r.is_empty()) {
+    if let Some(regex) = given(&config.files) {
         let _ = writeln!(
             out,
             "// The top-level `files` regex {} is not applied: narrow each gate's inputs by hand.",
@@ -262,7 +262,7 @@ fn local(
 
     // Which files: a list of name globs (types, files) under directories (files).
     let mut includes: Vec<String> = Vec::new();
-    let files_globs = match hook.files.as_deref().filter(|r| !r.is_empty()) {
+    let files_globs = match given(&hook.files) {
         Some(regex) => match regex_globs(regex) {
             Some(globs) => Some(globs),
             None => {
@@ -291,7 +291,7 @@ fn local(
     includes.sort();
     includes.dedup();
     let mut excludes: Vec<String> = global_excludes.to_vec();
-    if let Some(regex) = hook.exclude.as_deref().filter(|r| !r.is_empty()) {
+    if let Some(regex) = given(&hook.exclude) {
         match regex_globs(regex) {
             Some(globs) => excludes.extend(globs),
             None => notes.push(format!(
@@ -312,11 +312,16 @@ fn local(
     // pygrep always searches the hook's files.
     let pass_filenames = hook.pass_filenames.unwrap_or(true) || pygrep;
     let run = if pass_filenames {
-        let mut specs: Vec<String> = includes.iter().map(|g| format!(":(glob){g}")).collect();
-        if specs.is_empty() && !excludes.is_empty() {
+        // Excludes first: git 2.47 drops every file when an exclude follows includes that
+        // share a directory prefix (`doc/a/** :(exclude)*.csv` lists nothing).
+        let mut specs: Vec<String> = excludes
+            .iter()
+            .map(|g| format!(":(exclude,glob){g}"))
+            .collect();
+        specs.extend(includes.iter().map(|g| format!(":(glob){g}")));
+        if includes.is_empty() && !excludes.is_empty() {
             specs.push(".".to_owned());
         }
-        specs.extend(excludes.iter().map(|g| format!(":(exclude,glob){g}")));
         let specs: Vec<String> = specs.iter().map(|s| shell_quote(s)).collect();
         let specs = if specs.is_empty() {
             String::new()
@@ -401,7 +406,16 @@ fn grep(regex: &str, args: &[String]) -> Result<String, String> {
             other => return Err(format!("its argument `{other}` is not a pygrep option")),
         }
     }
-    let regex = shlex::try_quote(regex).map_err(|_| "its regex holds a NUL byte".to_owned())?;
+    // grep takes each line of a pattern as a pattern of its own: a verbose regex is written
+    // out on one line.
+    let regex = match regex.trim_start().strip_prefix("(?x)") {
+        Some(verbose) => strip_verbose(verbose),
+        None => regex.trim_end_matches('\n').to_owned(),
+    };
+    if regex.contains('\n') {
+        return Err("its regex spans lines".to_owned());
+    }
+    let regex = shlex::try_quote(&regex).map_err(|_| "its regex holds a NUL byte".to_owned())?;
     Ok(format!("grep {flags} -e {regex} --"))
 }
 
@@ -461,6 +475,12 @@ fn remote_comment(repo: &str, rev: Option<&str>, hook: &Hook) -> String {
         }
     }
     out
+}
+
+/// A `files` or `exclude` regex that filters anything: pre-commit's defaults (`''` for files,
+/// `^$` for exclude) do not.
+fn given(regex: &Option<String>) -> Option<&str> {
+    regex.as_deref().filter(|r| !r.is_empty() && *r != "^$")
 }
 
 /// Globs for `types` (every tag must hold) and `types_or` (any may): `None` when they do not
@@ -554,6 +574,8 @@ fn type_glob(tag: &str) -> Option<TypeGlob> {
 fn intersect(path: &str, name: &str) -> String {
     match path.strip_suffix("**") {
         Some(dir) if dir.is_empty() || dir.ends_with('/') => format!("{dir}**/{name}"),
+        // `docs/v*` and `*.rst`: `docs/v*.rst`.
+        _ if path.ends_with('*') && name.starts_with('*') => format!("{path}{}", &name[1..]),
         _ => path.to_owned(),
     }
 }
@@ -577,7 +599,18 @@ pub fn regex_globs(regex: &str) -> Option<Vec<String>> {
     }
     globs.sort();
     globs.dedup();
-    (!globs.is_empty()).then_some(globs)
+    (!globs.is_empty() && globs.iter().all(|g| acceptable(g))).then_some(globs)
+}
+
+/// Whether gates.kdl takes a glob as an input: it compiles, stays inside the root and out of
+/// `.gate/` (`^\.\./` or `^/` regexes do not).
+fn acceptable(glob: &str) -> bool {
+    let compiles = globset::GlobBuilder::new(glob)
+        .literal_separator(true)
+        .build()
+        .is_ok();
+    let path = crate::model::normalize(Path::new(glob));
+    compiles && path.is_some_and(|p| !p.starts_with(crate::model::STATE_DIR))
 }
 
 /// A regex in verbose mode without its whitespace and comments.
@@ -712,9 +745,15 @@ fn parse_piece(chars: &[char], position: &mut usize) -> Option<Piece> {
             Piece::Char(escaped)
         }
         '.' => {
+            let word = |c: Option<&char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
             if chars.get(*position) == Some(&'*') {
                 *position += 1;
                 Piece::AnyRun
+            } else if word(position.checked_sub(2).and_then(|at| chars.get(at)))
+                && word(chars.get(*position))
+            {
+                // `^setup.cfg$`: between letters, an unescaped dot means a dot.
+                Piece::Char('.')
             } else {
                 Piece::Any
             }
@@ -749,6 +788,16 @@ fn parse_piece(chars: &[char], position: &mut usize) -> Option<Piece> {
                 *position += 1;
                 return Some(Piece::NameRun);
             }
+            // Letters, digits, `_`, `.` and inner ranges mean the same in a glob; anything
+            // else (`^`, `]`, `\\`, `/` ...) is left untranslated.
+            let plain = body
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                && !body.starts_with('-')
+                && !body.ends_with('-');
+            if !plain {
+                return None;
+            }
             class.push_str(&body);
             class.push(']');
             Piece::Class(class)
@@ -778,11 +827,10 @@ fn sequence_globs(pieces: &[Piece]) -> Option<Vec<String>> {
         match piece {
             Piece::Start | Piece::End => return None,
             Piece::Char(c) => {
-                if "*?[]{}!,".contains(*c) {
-                    // Glob specials as literals: escape with a class.
-                    body.push('[');
+                if "*?[]{}!,\\".contains(*c) {
+                    // Glob specials as literals (globset and git pathspecs both take `\`).
+                    body.push('\\');
                     body.push(*c);
-                    body.push(']');
                 } else {
                     body.push(*c);
                 }
@@ -915,6 +963,11 @@ mod tests {
         case(r"\.(yaml|yml)$", Some(&["**/*.yaml", "**/*.yml"]));
         case(r"^docs/", Some(&["docs/**"]));
         case(r"^setup\.cfg$", Some(&["setup.cfg"]));
+        case(r"^pyproject.toml$", Some(&["pyproject.toml"]));
+        case(r"Dockerfile$", Some(&["**/*Dockerfile"]));
+        case(r"prompts/.*\.md$", Some(&["**/*prompts/**/*.md"]));
+        case(r"^a.$", Some(&["a?"]));
+        case(r".x", Some(&["**/*?x*", "**/*?x*/**"]));
         case(r"^README", Some(&["README*", "README*/**"]));
         case(r"/fixtures/", Some(&["**/fixtures/**"]));
         case(r"^[^/]*\.toml$", Some(&["*.toml"]));
@@ -927,6 +980,31 @@ mod tests {
         case(r"(?i)\.py$", None);
         case(r"a+", None);
         case(r"", None);
+        case(r"^\.\./", None);
+        case(r"^/etc/", None);
+        case(r"^\.gate/", None);
+    }
+
+    #[test]
+    fn no_regex_panics_and_every_glob_compiles() {
+        let alphabet: Vec<char> = "^$.*()|[]\\/a?+{}-!".chars().collect();
+        let mut text = Vec::new();
+        // Every string of up to four characters over the regex specials.
+        fn walk(alphabet: &[char], text: &mut Vec<char>, left: usize) {
+            let regex: String = text.iter().collect();
+            for glob in regex_globs(&regex).unwrap_or_default() {
+                assert!(acceptable(&glob), "{regex:?} gave {glob:?}");
+            }
+            if left == 0 {
+                return;
+            }
+            for &c in alphabet {
+                text.push(c);
+                walk(alphabet, text, left - 1);
+                text.pop();
+            }
+        }
+        walk(&alphabet, &mut text, 4);
     }
 
     #[test]

@@ -184,6 +184,10 @@ repos:
         entry: sh -c 'for f; do grep -q ok "$f" || { echo "$f lacks ok"; exit 1; }; done' sh
         language: system
         files: \.txt$
+      - id: guide
+        entry: sh -c 'for f; do grep -q ok "$f" || { echo "$f lacks ok"; exit 1; }; done' sh
+        language: system
+        files: ^docs/guide/
       - id: no-todo
         name: no TODO in src
         entry: sh -c '! grep -rn TODO src'
@@ -224,6 +228,7 @@ fn an_imported_pre_commit_config_is_a_valid_graph_that_runs() {
         .file(".pre-commit-config.yaml", SAMPLE)
         .file("src/a.txt", "ok\n")
         .file("notes.txt", "ok too\n")
+        .file("docs/guide/a.md", "ok\n")
         .file("vendor/skip.txt", "not checked\n")
         .file("check.sh", "#!/bin/sh\necho \"check $*\"\n");
     std::fs::set_permissions(
@@ -260,7 +265,7 @@ fn an_imported_pre_commit_config_is_a_valid_graph_that_runs() {
     test.write("gates.kdl", gates.as_bytes());
     test.run(&["check"])
         .status(0)
-        .stdout("gates.kdl: 6 gates (0 groups) in 1 file, no problems\n");
+        .stdout("gates.kdl: 7 gates (0 groups) in 1 file, no problems\n");
 
     // The translated commands work: the files come from git, as pre-commit's do.
     git(test.root(), &["add", "-A"]);
@@ -270,9 +275,12 @@ fn an_imported_pre_commit_config_is_a_valid_graph_that_runs() {
     test.write("notes.txt", b"not good\n");
     test.write("src/b.txt", b"TODO ok\n");
     git(test.root(), &["add", "-A"]);
-    let failed = test.run(&["run", "words", "no-todo", "check", "grep", "-v"]);
+    // Under a directory, with the global exclude: git must still list the files.
+    test.write("docs/guide/a.md", b"not good\n");
+    let failed = test.run(&["run", "words", "guide", "no-todo", "check", "grep", "-v"]);
     failed
         .status(1)
+        .stdout_has("docs/guide/a.md lacks ok")
         .stdout_has("failed  grep")
         .stdout_has("src/b.txt:1:TODO ok")
         .stdout_has("failed  words")
