@@ -38,6 +38,9 @@ Examples:
   gate run all --dry-run   show what would run, and what would be skipped and why
   gate list                the gates, with descriptions, deps and tags
   gate graph ci --format mermaid
+  gate run ci --ci --shard 1/4
+  gate ci github ci > .github/workflows/gate.yml
+  gate import pre-commit > imported.kdl
 
 Exit codes: 0 nothing failed; 1 a gate failed, was blocked or timed out; 2 invalid gates.kdl or
 command line; 130 interrupted.";
