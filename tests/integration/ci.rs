@@ -362,3 +362,54 @@ fn github_workflow_without_shards_with_install_commands() {
         .stderr_has("unknown target `fsat`");
     test.run(&["ci", "github", "--shards", "0"]).status(2);
 }
+
+/// Runs gate under a pseudo-terminal (util-linux `script`), so it sees a terminal.
+fn on_a_terminal(test: &Test, args: &str, env: &[(&str, &str)]) -> Option<String> {
+    let script = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("script"))
+        .find(|path| path.is_file());
+    let Some(script) = script else {
+        assert!(
+            std::env::var_os("GATE_E2E").is_none_or(|v| v != "1"),
+            "GATE_E2E=1 but `script` (util-linux) is not installed"
+        );
+        eprintln!("skipped: `script` is not installed (GATE_E2E=1 makes this a failure)");
+        return None;
+    };
+    let command = format!("{} {args}", env!("CARGO_BIN_EXE_gate"));
+    let mut run = std::process::Command::new(script);
+    run.args(["-qec", &command, "/dev/null"])
+        .current_dir(test.root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", test.root())
+        .env("TERM", "xterm-256color")
+        .stdin(std::process::Stdio::null());
+    for (name, value) in env {
+        run.env(name, value);
+    }
+    let output = run.output().expect("script runs");
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn ci_mode_on_a_terminal_has_no_live_view_or_colour() {
+    let test = Test::new().gates(
+        r#"
+gate "slow" { run "echo slow; sleep 0.2" }
+gate "bad" { run "echo broken; exit 1" }
+"#,
+    );
+    let Some(terminal) = on_a_terminal(&test, "run", &[]) else {
+        return;
+    };
+    assert!(
+        terminal.contains('\u{1b}'),
+        "a terminal run should be live and coloured (else this test shows nothing):\n{terminal:?}"
+    );
+    for (args, env) in [("run --ci", &[][..]), ("run", &[("CI", "true")][..])] {
+        let plain = on_a_terminal(&test, args, env).expect("script is here");
+        assert!(!plain.contains('\u{1b}'), "{args} {env:?}: {plain:?}");
+        assert!(plain.contains("failed  bad"), "{plain}");
+    }
+}
