@@ -161,6 +161,18 @@ pub fn github(workflow: &Workflow) -> String {
         );
     }
     out.push_str("    steps:\n      - uses: actions/checkout@v5\n");
+    if workflow.install.is_empty() {
+        // A release build takes minutes; the binary of the same gate version is kept.
+        let _ = write!(
+            out,
+            "      - name: Cache the gate binary\n\
+             \x20       uses: actions/cache@v4\n\
+             \x20       with:\n\
+             \x20         path: ~/.cargo/bin/gate\n\
+             \x20         key: gate-bin-${{{{ runner.os }}}}-{}\n",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
     out.push_str("      - name: Install gate\n");
     if workflow.install.is_empty() {
         if placeholder(&workflow.repository) {
@@ -172,8 +184,8 @@ pub fn github(workflow: &Workflow) -> String {
         }
         let _ = writeln!(
             out,
-            "        run: cargo install --locked --git {} gate",
-            yaml_plain(&workflow.repository)
+            "        run: |\n          command -v gate >/dev/null || cargo install --locked --git {} gate",
+            shell_word(&workflow.repository)
         );
     } else {
         out.push_str("        run: |\n");

@@ -263,7 +263,15 @@ gate "ci" { deps "lint" "test" }
     );
     let steps = job["steps"].as_array().expect("steps");
     step(steps, "actions/checkout@");
-    let cache = step(steps, "actions/cache@");
+    let cache = steps
+        .iter()
+        .find(|s| s["name"] == "Restore and save the gate cache")
+        .expect("a cache step");
+    assert!(
+        cache["uses"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("actions/cache@"))
+    );
     assert_eq!(cache["with"]["path"], ".gate/cache");
     let key = cache["with"]["key"].as_str().expect("a key");
     assert!(
@@ -279,12 +287,15 @@ gate "ci" { deps "lint" "test" }
         .iter()
         .find(|s| s["name"] == "Install gate")
         .expect("an install step");
-    assert!(
-        install["run"]
-            .as_str()
-            .is_some_and(|r| r.starts_with("cargo install --locked --git ")),
-        "{install}"
+    assert_eq!(
+        install["run"],
+        "command -v gate >/dev/null || cargo install --locked --git https://example.invalid/gate gate\n"
     );
+    let binary = steps
+        .iter()
+        .find(|s| s["name"] == "Cache the gate binary")
+        .expect("the binary is cached");
+    assert_eq!(binary["with"]["path"], "~/.cargo/bin/gate");
     assert!(
         output.stdout.contains("names no real repository"),
         "the placeholder repository is called out"
@@ -351,6 +362,7 @@ fn github_workflow_without_shards_with_install_commands() {
         "curl -fsSL https://example.com/install.sh | sh\necho \"$HOME/.local/bin\" >> \"$GITHUB_PATH\"\n"
     );
     assert!(!output.stdout.contains("cargo install"));
+    assert!(!output.stdout.contains("Cache the gate binary"));
     let run: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
     assert!(
         run.contains(&"gate run --ci --junit gate-junit.xml"),
