@@ -303,6 +303,8 @@ fn external_parameters(manifest: &Manifest) -> Value {
         "fail_fast": invocation.fail_fast,
         "no_cache": invocation.no_cache,
         "jobs": invocation.jobs,
+        "ci": invocation.ci,
+        "shard": invocation.shard,
         "graph": { "blake3": manifest.source.graph },
     })
 }

@@ -209,6 +209,36 @@ gate "t4" { run "cat out.txt"; deps "build"; inputs "src/*" }
 }
 
 #[test]
+fn an_attestation_says_which_shard_it_covers() {
+    let test = Test::new().gates(
+        r#"
+gate "one" { run "echo 1 > one.txt"; outputs "one.txt" }
+gate "two" { run "echo 2 > two.txt"; outputs "two.txt" }
+gate "three" { run "echo 3 > three.txt"; outputs "three.txt" }
+gate "four" { run "echo 4 > four.txt"; outputs "four.txt" }
+"#,
+    );
+    // Gates that write outputs, so there is something to attest: one shard of two owns some.
+    let index = (1..=2)
+        .find(|k| {
+            test.run(&["run", "all", "--ci", "--shard", &format!("{k}/2")])
+                .status(0);
+            !strings(&manifest(&test)["invocation"]["shard"]["owned"]).is_empty()
+        })
+        .expect("a shard owns a gate");
+    let owned = manifest(&test)["invocation"]["shard"]["owned"].clone();
+    let output = test.run(&["attest"]);
+    output.status(0);
+    let statement: Value = serde_json::from_str(&output.stdout).expect("JSON");
+    let external = &statement["predicate"]["buildDefinition"]["externalParameters"];
+    assert_eq!(external["ci"], true);
+    assert_eq!(external["shard"]["index"], index);
+    assert_eq!(external["shard"]["count"], 2);
+    assert_eq!(external["shard"]["owned"], owned);
+    test.run(&["verify"]).status(0);
+}
+
+#[test]
 fn bad_shard_specs_exit_2_and_say_why() {
     let test = Test::new().gates(WEB);
     for (spec, says) in [
