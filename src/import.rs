@@ -840,7 +840,7 @@ fn sequence_globs(pieces: &[Piece]) -> Option<Vec<String>> {
             Piece::Class(class) => body.push_str(class),
             Piece::AnyRun => {
                 // `.*` crosses directories: only where it stands for whole directory levels.
-                let after_slash = at == 0 && anchored_start || body.ends_with('/');
+                let after_slash = at == 0 || body.ends_with('/');
                 if !after_slash {
                     return None;
                 }
@@ -856,24 +856,22 @@ fn sequence_globs(pieces: &[Piece]) -> Option<Vec<String>> {
         return None;
     }
     let mut globs = Vec::new();
-    let starts = if anchored_start || body.starts_with("**") {
-        vec![body.clone()]
+    let start = if anchored_start || body.starts_with("**") {
+        body
     } else if body.starts_with('/') {
         // Unanchored, after some directory: `/tests/` matches `a/tests/x`.
-        vec![format!("**{body}")]
+        format!("**{body}")
     } else {
-        vec![format!("**/*{body}")]
+        format!("**/*{body}")
     };
-    for start in starts {
-        if anchored_end || start.ends_with("**") {
-            globs.push(start);
-        } else if start.ends_with('/') {
-            globs.push(format!("{start}**"));
-        } else {
-            // A prefix of a path: the file itself, or everything under a directory.
-            globs.push(format!("{start}*"));
-            globs.push(format!("{start}*/**"));
-        }
+    if anchored_end || start.ends_with("**") {
+        globs.push(start);
+    } else if start.ends_with('/') {
+        globs.push(format!("{start}**"));
+    } else {
+        // A prefix of a path: the file itself, or everything under a directory.
+        globs.push(format!("{start}*"));
+        globs.push(format!("{start}*/**"));
     }
     Some(globs)
 }
@@ -967,6 +965,8 @@ mod tests {
         case(r"Dockerfile$", Some(&["**/*Dockerfile"]));
         case(r"prompts/.*\.md$", Some(&["**/*prompts/**/*.md"]));
         case(r"^a.$", Some(&["a?"]));
+        case(r".*\.py$", Some(&["**/*.py"]));
+        case(r"^.*/migrations/", Some(&["**/*/migrations/**"]));
         case(r".x", Some(&["**/*?x*", "**/*?x*/**"]));
         case(r"^README", Some(&["README*", "README*/**"]));
         case(r"/fixtures/", Some(&["**/fixtures/**"]));
