@@ -303,6 +303,8 @@ fn external_parameters(manifest: &Manifest) -> Value {
         "fail_fast": invocation.fail_fast,
         "no_cache": invocation.no_cache,
         "jobs": invocation.jobs,
+        "ci": invocation.ci,
+        "shard": invocation.shard,
         "graph": { "blake3": manifest.source.graph },
     })
 }
@@ -1062,6 +1064,7 @@ mod tests {
                 "command": "run", "targets": ["build"], "tags": [], "selected": ["build"],
                 "vars": { "mode": "release" }, "strict": true, "fail_fast": false,
                 "no_cache": false, "jobs": 2, "staged": false, "since": null,
+                "ci": false, "shard": null,
             },
             "source": {
                 "graph": digest(4), "files": [{ "path": "gates.kdl", "blake3": digest(5) }],

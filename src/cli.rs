@@ -14,10 +14,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::attest;
 use crate::cache::{self, Cache};
+use crate::ci::{self, Shard};
 use crate::discover::{self, Root};
 use crate::error::{Diagnostic, Error};
 use crate::graph::{self, Format, Graph};
 use crate::hook;
+use crate::import;
 use crate::inputs::{self, Outputs};
 use crate::key::Keyer;
 use crate::load::{self, Sources};
@@ -41,6 +43,9 @@ Examples:
   gate graph ci --format mermaid
   gate hook install        run the `fast` target (or the default) on what is staged, at each commit
   gate run --since main    run only what changed since main, and what depends on it
+  gate run ci --ci --shard 1/4
+  gate ci github ci > .github/workflows/gate.yml
+  gate import pre-commit > imported.kdl
 
 Exit codes: 0 nothing failed; 1 a gate failed, was blocked or timed out; 2 invalid gates.kdl or
 command line; 130 interrupted.";
@@ -130,6 +135,16 @@ pub enum Command {
         #[command(subcommand)]
         action: HookAction,
     },
+    /// Import another tool's configuration as gates.kdl text (printed, never written)
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
+    /// Print a CI configuration that runs this graph's gates the way a laptop does
+    Ci {
+        #[command(subcommand)]
+        provider: CiProvider,
+    },
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -159,6 +174,34 @@ pub enum HookAction {
     },
     /// Say which hooks are installed: gate's (and its target), another's, or none
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// Translate a `.pre-commit-config.yaml`'s local hooks into gates; a comment says why for
+    /// each hook that cannot be translated
+    PreCommit {
+        /// The configuration [default: .pre-commit-config.yaml in the current directory]
+        path: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CiProvider {
+    /// A GitHub Actions workflow: install gate, restore the cache, `gate run --ci TARGET`
+    /// (one job per shard), upload the run record and a JUnit report
+    Github {
+        /// The target the workflow runs [default: the graph's default]
+        target: Option<String>,
+        /// Split the run over this many parallel jobs (`--shard K/N`)
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u32).range(1..=256))]
+        shards: u32,
+        /// A command that installs gate, instead of `cargo install --git` from this build's
+        /// repository (repeatable; one step line each)
+        #[arg(long, value_name = "CMD")]
+        install: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,6 +263,20 @@ pub struct RunArgs {
     /// Treat a gate skipped for a missing tool as a failure
     #[arg(long)]
     pub strict: bool,
+
+    /// CI mode: strict, plain output (no live view, no colour), GitHub Actions annotations
+    /// when GITHUB_ACTIONS is set. Implied by CI=true or CI=1
+    #[arg(long, overrides_with = "no_ci")]
+    pub ci: bool,
+
+    /// Not CI mode, even when CI is set
+    #[arg(long, overrides_with = "ci")]
+    pub no_ci: bool,
+
+    /// Run shard K of N: the selected gates whose name hashes to K (groups excepted), with
+    /// their dependencies (restored from the cache when another shard stored them)
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
 
     /// Stop at the first failure: cancel running gates and start no new ones
     #[arg(long)]
@@ -408,6 +465,34 @@ pub fn main() -> ExitCode {
             action: HookAction::Uninstall { kind },
         } => hook_result(hook::uninstall(&cwd_or_dot(), kind)),
         Command::Run(ref args) if args.staged => run_staged(&cli, args),
+        Command::Import {
+            source: ImportSource::PreCommit { ref path },
+        } => {
+            let path = path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(".pre-commit-config.yaml"));
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(error) => {
+                    report::fatal(&format!(
+                        "cannot read {}: {error}\n  hint: give the configuration's path: \
+                         gate import pre-commit PATH",
+                        path.display()
+                    ));
+                    return ExitCode::from(2);
+                }
+            };
+            match import::pre_commit(&path, &text) {
+                Ok(gates) => {
+                    report::print(&gates);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    report::fatal(&error);
+                    ExitCode::from(2)
+                }
+            }
+        }
         _ => match front(&cli) {
             Ok((root, sources, graph)) => dispatch(&cli, &root, &sources, &graph),
             Err(code) => code,
@@ -610,7 +695,48 @@ fn dispatch(cli: &Cli, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
         }
         Command::Explain { gate } => explain(gate, root, sources, graph),
         Command::Cache { action } => cache_command(action, root),
-        Command::Completions { .. }
+        Command::Ci {
+            provider:
+                CiProvider::Github {
+                    target,
+                    shards,
+                    install,
+                },
+        } => {
+            if let Some(target) = target.as_deref()
+                && target != "all"
+                && !graph.model.gates.contains_key(target)
+            {
+                let hint = crate::error::did_you_mean(
+                    target,
+                    graph.model.gates.keys().map(String::as_str),
+                );
+                report::diagnostics(
+                    sources,
+                    vec![Diagnostic::bare(Error::UnknownTarget {
+                        name: target.to_owned(),
+                        hint,
+                    })],
+                );
+                return ExitCode::from(2);
+            }
+            let cache_dir = cache_dir(&root.dir);
+            let cache_dir = cache_dir
+                .strip_prefix(&root.dir)
+                .unwrap_or(&cache_dir)
+                .to_string_lossy()
+                .into_owned();
+            report::print(&ci::github(&ci::Workflow {
+                target: target.clone(),
+                shards: *shards,
+                install: install.clone(),
+                repository: env!("CARGO_PKG_REPOSITORY").to_owned(),
+                cache_dir,
+            }));
+            ExitCode::SUCCESS
+        }
+        Command::Import { .. }
+        | Command::Completions { .. }
         | Command::Hook { .. }
         | Command::Verify { .. }
         | Command::Attest { .. }
@@ -692,6 +818,12 @@ fn run(
             return ExitCode::from(2);
         }
     };
+    let ci = ci::enabled(args.ci, args.no_ci, std::env::var_os("CI").as_deref());
+    let strict = args.strict || ci;
+    if ci {
+        console::set_colors_enabled(false);
+        console::set_colors_enabled_stderr(false);
+    }
     if let Some(rev) = &args.since {
         staged::pin_environment();
         let found = staged::resolve(&root.dir, rev).and_then(|commit| {
@@ -722,6 +854,19 @@ fn run(
         let affected = inputs::affected(&plan, graph, changed);
         plan.narrow(&affected);
     }
+    let (plan, shard) = match args.shard {
+        Some(shard) => {
+            let selected = plan
+                .steps
+                .iter()
+                .filter(|s| !matches!(s.decision, plan::Decision::Group))
+                .count();
+            let (plan, owned) = shard.narrow(plan, graph);
+            report::shard(&shard, &owned, selected);
+            (plan, Some((shard, owned)))
+        }
+        None => (plan, None),
+    };
     let jobs = args.jobs.map(|j| j as usize).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -754,7 +899,6 @@ fn run(
         (_, true) => Verbosity::Verbose,
         _ => Verbosity::Normal,
     };
-    let ci = std::env::var_os("CI").is_some_and(|v| v == "true" || v == "1");
     let live = std::io::stdout().is_terminal() && !ci && verbosity != Verbosity::Quiet;
     let mut view = RunReport::new(&plan, place.home, verbosity, live);
     options.jobs = jobs;
@@ -816,12 +960,18 @@ fn run(
                 gates
             },
             vars: overrides(&cli.vars, &mut Vec::new()).into_iter().collect(),
-            strict: args.strict,
+            strict,
             fail_fast: args.fail_fast,
             no_cache: args.no_cache,
             jobs: jobs as u64,
             staged: args.staged,
             since: place.since.clone(),
+            ci,
+            shard: shard.map(|(shard, owned)| manifest::Shard {
+                index: shard.index,
+                count: shard.count,
+                owned,
+            }),
         },
         sources: sources
             .files
@@ -843,7 +993,7 @@ fn run(
                 let generated = |path: &str| keyer.generated(path);
                 manifest::git_state(&root.dir, probe, &walked, &outside, &run, &generated)
             }),
-        strict: args.strict,
+        strict,
         interrupted,
         state: state.clone(),
     };
@@ -859,7 +1009,7 @@ fn run(
             for note in &written.notes {
                 report::warning(note);
             }
-            view.finish(&run, args.strict, interrupted);
+            view.finish(&run, strict, interrupted);
             reports(args, &written.manifest, place.home);
         }
         Err(error) => {
@@ -872,7 +1022,7 @@ fn run(
             report::warning(&format!(
                 "cannot write the run's manifest: {error}{reports}"
             ));
-            view.finish(&run, args.strict, interrupted);
+            view.finish(&run, strict, interrupted);
         }
     }
     let fixes_pending = match place.checkout {
@@ -881,7 +1031,7 @@ fn run(
     };
     if interrupted {
         ExitCode::from(130)
-    } else if run.failed(args.strict) || fixes_pending {
+    } else if run.failed(strict) || fixes_pending {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -11,6 +11,7 @@
 //! | [`model`] | syntax → [`model::Model`]: gates by name, `${var}` substituted, paths checked |
 //! | [`graph`] | model → [`graph::Graph`]: deps resolved, cycles as paths, topological order |
 //! | [`plan`] | graph + selection → [`plan::Plan`]: what runs, what is skipped and why |
+//! | [`ci`] | plan + `--shard K/N` → the plan narrowed to one shard; `gate ci github` |
 //! | [`inputs`] | globs → [`inputs::Index`]: one walk + the stat cache; files with blake3 digests |
 //! | [`key`] | job + deps' keys → [`key::Keyed`]: blake3 of [`key::Material`], kept for `explain` |
 //! | [`cache`] | key → hit ([`cache::Entry`]: outputs verified, restored) or miss; prune, clean |
@@ -19,6 +20,9 @@
 //! | [`attest`] | a run's manifest → in-toto Statement (SLSA Provenance), DSSE-signed; checked |
 //! | [`report`] | everything the user sees: diagnostics, the run view, lists, graphs; and the report files (JUnit, trace, GitHub Actions, HTML) rendered from a manifest |
 //!
+//! [`import`] turns another tool's configuration (`.pre-commit-config.yaml`) into gates.kdl
+//! text; it is not a stage of a run.
+//!
 //! [`error`] holds the diagnostics shared by the front stages; [`cli`] wires the stages to the
 //! command line and decides the exit code. Beside the pipeline: [`staged`] asks git what
 //! changed and copies the index to a temporary checkout (`run --staged`, `run --since`);
@@ -26,12 +30,14 @@
 
 pub mod attest;
 pub mod cache;
+pub mod ci;
 pub mod cli;
 pub mod discover;
 pub mod error;
 pub mod exec;
 pub mod graph;
 pub mod hook;
+pub mod import;
 pub mod inputs;
 pub mod key;
 pub mod load;

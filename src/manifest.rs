@@ -27,7 +27,8 @@ use crate::schedule::Run;
 
 /// Bumped when a field changes meaning or is removed; adding a field is a new version too,
 /// since the schema rejects unknown fields.
-/// 2: `invocation.staged` and `invocation.since`, and the `unaffected` outcome.
+/// 2: `invocation.staged`, `invocation.since`, `invocation.ci`, `invocation.shard`, and the
+/// `unaffected` outcome.
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// The schema every manifest validates against (draft 2020-12).
@@ -175,6 +176,10 @@ pub struct Invocation {
     pub staged: bool,
     /// `--since REV`: only what changed since REV ran.
     pub since: Option<Since>,
+    /// CI mode (`--ci`, or `CI=true`): strict, plain output.
+    pub ci: bool,
+    /// `--shard K/N`: which shard this run was, and the gates it owned.
+    pub shard: Option<Shard>,
 }
 
 /// `--since REV` as given, and the commit it resolved to.
@@ -183,6 +188,19 @@ pub struct Invocation {
 pub struct Since {
     pub rev: String,
     pub commit: String,
+}
+
+/// One shard of a split run (`--shard K/N`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    /// K, from 1.
+    pub index: u32,
+    /// N.
+    pub count: u32,
+    /// The selected gates this shard owns (groups are owned by none), in run order; the
+    /// dependencies it ran for them are in `selected`.
+    pub owned: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -559,6 +559,19 @@ pub fn seconds(duration: Duration) -> String {
 /// A timeout as the user wrote it would read: `90s`, `10m`, `1h30m`, `500ms`.
 /// `gate run --dry-run`: the plan in topological order, with commands and reasons: what
 /// would be restored from the cache, and why the rest would run.
+/// `--shard K/N`: the gates this shard owns, out of how many selected (groups excepted).
+pub fn shard(shard: &crate::ci::Shard, owned: &[String], selected: usize) {
+    let list = if owned.is_empty() {
+        "no gate".to_owned()
+    } else {
+        owned.join(", ")
+    };
+    print(&format!(
+        "shard {shard}: owns {list} ({} of {selected})\n",
+        owned.len()
+    ));
+}
+
 pub fn dry_run(plan: &Plan, forecast: &BTreeMap<String, Forecast>, jobs: usize) {
     let color = console::colors_enabled();
     let width = name_width(plan);
@@ -1095,6 +1108,8 @@ pub(crate) mod fixture {
                 jobs: 2,
                 staged: false,
                 since: None,
+                ci: false,
+                shard: None,
             },
             source: Source {
                 graph: hex("graph"),

@@ -3,10 +3,12 @@
 
 mod attest;
 mod cache;
+mod ci;
 mod errors;
 mod hook;
 mod language;
 mod manifest;
+mod precommit;
 mod reports;
 mod repository;
 mod run;
