@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::{Blob, OutputFile};
 use crate::key::Keyed;
+use crate::model::Meaning;
 use crate::plan::{Job, SkipReason};
 
 /// How long a terminated process group gets to exit before it is killed.
@@ -47,8 +48,13 @@ pub enum Status {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// Run line `line` (0-based) exited with `code`.
-    Exit { line: usize, code: i32 },
+    /// Run line `line` (0-based) exited with `code`; `reason` is what the gate's
+    /// `fail-codes` says about it.
+    Exit {
+        line: usize,
+        code: i32,
+        reason: Option<String>,
+    },
     /// Run line `line` was killed by `signal`.
     Signal { line: usize, signal: i32 },
     /// The shell could not be started, or the log not written.
@@ -80,10 +86,17 @@ impl Status {
             Status::Failed(Failure::ModifiedInputs(files)) => {
                 format!("changed its own inputs: {}", files.join(", "))
             }
-            Status::Failed(Failure::Exit { line, code }) if *line > 0 => {
-                format!("exit code {code} (run line {})", line + 1)
+            Status::Failed(Failure::Exit { line, code, reason }) => {
+                let mut text = format!("exit code {code}");
+                if let Some(reason) = reason {
+                    text.push_str(": ");
+                    text.push_str(reason);
+                }
+                if *line > 0 {
+                    text.push_str(&format!(" (run line {})", line + 1));
+                }
+                text
             }
-            Status::Failed(Failure::Exit { code, .. }) => format!("exit code {code}"),
             Status::Failed(Failure::Signal { signal, .. }) => format!("killed by signal {signal}"),
             Status::Failed(Failure::Spawn(message)) => message.clone(),
             Status::Failed(Failure::Members(members)) => format!("failed: {}", members.join(", ")),
@@ -277,8 +290,15 @@ async fn lines(
             },
         };
         let status = match status {
-            LineEnd::Exited(0) => continue,
-            LineEnd::Exited(code) => Status::Failed(Failure::Exit { line: index, code }),
+            LineEnd::Exited(code) => match job.exit_codes.meaning(code) {
+                Meaning::Ok => continue,
+                Meaning::Skip(reason) => Status::Skipped(SkipReason::ExitCode { code, reason }),
+                Meaning::Fail(reason) => Status::Failed(Failure::Exit {
+                    line: index,
+                    code,
+                    reason,
+                }),
+            },
             LineEnd::Signalled(signal) => Status::Failed(Failure::Signal {
                 line: index,
                 signal,

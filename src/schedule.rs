@@ -361,7 +361,8 @@ impl Task {
             printed: std::fs::metadata(&self.log).is_ok_and(|m| m.len() > self.headers()),
             exit: match &status {
                 Status::Passed => Some(0),
-                Status::Failed(Failure::Exit { code, .. }) => Some(*code),
+                Status::Failed(Failure::Exit { code, .. })
+                | Status::Skipped(SkipReason::ExitCode { code, .. }) => Some(*code),
                 _ => None,
             },
             outputs: Vec::new(),
@@ -544,6 +545,13 @@ fn settled_status(
                     dep: dep.gate.clone(),
                     because: dep.status.word(),
                 })
+            } else if let Some(dep) = deps
+                .iter()
+                .find(|o| matches!(o.status, Status::Skipped(SkipReason::ExitCode { .. })))
+            {
+                // Skipped while it ran (`skip-codes`): what needs it is skipped too, as it
+                // would be for a skip decided before the run.
+                Some(Status::Skipped(SkipReason::Dependency(dep.gate.clone())))
             } else if cancel.is_cancelled() {
                 Some(Status::Cancelled)
             } else {
