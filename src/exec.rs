@@ -149,6 +149,58 @@ pub struct Outcome {
     pub log_digest: Option<Blob>,
     /// For a restore: the run that stored the result, when the entry says.
     pub producer: Option<String>,
+    /// What the gate's `facts` file held, for a pass or a restore.
+    pub facts: Option<Facts>,
+}
+
+/// A gate's facts: names and scalar values (strings, integers, booleans, null; other numbers
+/// as their decimal text, since the manifest holds integers only).
+pub type Facts = std::collections::BTreeMap<String, serde_json::Value>;
+
+/// The most a facts file may hold: it is copied into every manifest.
+pub const FACTS_LIMIT: u64 = 64 * 1024;
+
+/// Reads a `facts` file: a flat JSON object of scalars.
+pub fn read_facts(path: &Path) -> Result<Facts, String> {
+    use serde_json::Value;
+    let shown = path.display();
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("facts file {shown}: {e}"))?
+        .len();
+    if size > FACTS_LIMIT {
+        return Err(format!(
+            "facts file {shown} is {size} bytes, more than the {FACTS_LIMIT} a manifest takes"
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("facts file {shown}: {e}"))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "facts file {shown}:{}:{}: not JSON: {e}",
+            e.line(),
+            e.column()
+        )
+    })?;
+    let Value::Object(map) = value else {
+        return Err(format!(
+            "facts file {shown} is not a JSON object (write {{\"name\": value, ...}})"
+        ));
+    };
+    let mut facts = Facts::new();
+    for (name, value) in map {
+        let value = match value {
+            Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => {
+                Value::String(n.to_string())
+            }
+            Value::Array(_) | Value::Object(_) => {
+                return Err(format!(
+                    "facts file {shown}: `{name}` is not a scalar (facts are a flat object of strings, numbers, booleans and nulls)"
+                ));
+            }
+            scalar => scalar,
+        };
+        facts.insert(name, value);
+    }
+    Ok(facts)
 }
 
 impl Outcome {
@@ -172,6 +224,7 @@ impl Outcome {
             outputs: Vec::new(),
             log_digest: None,
             producer: None,
+            facts: None,
         }
     }
 }

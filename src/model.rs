@@ -53,6 +53,9 @@ pub struct Gate {
     pub optional: bool,
     pub shell: Vec<String>,
     pub exit_codes: ExitCodes,
+    /// A file (relative to the root) the gate writes: a flat JSON object of scalars that is
+    /// copied into the manifest.
+    pub facts: Option<PathBuf>,
 }
 
 /// What each exit code of a run line means: `ok-codes` (default: only 0), `skip-codes` and
@@ -210,6 +213,7 @@ impl Ctx<'_> {
                 "cache",
                 "cwd",
                 "env",
+                "facts",
                 "fail-codes",
                 "fix",
                 "hash-env",
@@ -256,6 +260,10 @@ impl Ctx<'_> {
         let cwd = syntax.cwd.as_ref().and_then(|cwd| {
             let text = self.substitute(cwd)?;
             self.inside_root(&text, cwd.span, "`cwd`")
+        });
+        let facts = syntax.facts.as_ref().and_then(|facts| {
+            let text = self.substitute(facts)?;
+            self.inside_root(&text, facts.span, "`facts`")
         });
         let timeout =
             syntax
@@ -325,6 +333,7 @@ impl Ctx<'_> {
                 .map(|s| s.value)
                 .unwrap_or_else(|| shell.to_vec()),
             exit_codes,
+            facts,
         }
     }
 

@@ -19,6 +19,7 @@ pub const GATE_NODES: &[&str] = &[
     "deps",
     "description",
     "env",
+    "facts",
     "fail-codes",
     "fix",
     "hash-env",
@@ -72,6 +73,8 @@ pub struct GateSyntax {
     pub fix: Option<Spanned<bool>>,
     pub optional: Option<Spanned<bool>>,
     pub shell: Option<Spanned<Vec<String>>>,
+    /// A JSON file of scalars the gate writes, copied into the manifest.
+    pub facts: Option<Spanned<String>>,
     /// `ok-codes`, `skip-codes` and `fail-codes`, in order (validated: 0..=255, no code twice).
     pub exit_codes: Vec<CodesSyntax>,
     /// Every child node by name, in order, for checks that depend on which nodes were written.
@@ -243,6 +246,7 @@ impl Ctx<'_> {
             fix: None,
             optional: None,
             shell: None,
+            facts: None,
             exit_codes: Vec::new(),
             nodes: Vec::new(),
         };
@@ -303,6 +307,7 @@ impl Ctx<'_> {
             "version" if single(self, first) => gate.version = self.one_value(node, false),
             "timeout" if single(self, first) => gate.timeout = self.one_value(node, false),
             "cwd" if single(self, first) => gate.cwd = self.one_value(node, false),
+            "facts" if single(self, first) => gate.facts = self.one_value(node, false),
             "cache" if single(self, first) => gate.cache = self.one_bool(node),
             "fix" if single(self, first) => gate.fix = self.one_bool(node),
             "optional" if single(self, first) => gate.optional = self.one_bool(node),

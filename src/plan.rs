@@ -110,6 +110,8 @@ pub struct Job {
     pub fix: bool,
     /// What each exit code of a run line means (part of the key when declared).
     pub exit_codes: crate::model::ExitCodes,
+    /// The `facts` file, absolute.
+    pub facts: Option<PathBuf>,
 }
 
 impl Job {
@@ -340,5 +342,6 @@ fn job(graph: &Graph, name: &str, context: &Context) -> Decision {
         cache: gate.cache,
         fix: gate.fix,
         exit_codes: gate.exit_codes.clone(),
+        facts: gate.facts.as_ref().map(|f| context.root.join(f)),
     }))
 }

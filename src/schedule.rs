@@ -248,6 +248,12 @@ impl Task {
                 outcome.outputs = entry.outputs.clone();
                 outcome.log_digest = entry.log.clone();
                 outcome.producer = entry.run.clone();
+                if let Some(path) = &task.job.facts {
+                    match exec::read_facts(path) {
+                        Ok(facts) => outcome.facts = Some(facts),
+                        Err(warning) => outcome.notes.push(warning),
+                    }
+                }
                 task.replay(&entry, &mut outcome).await;
                 outcome.duration = start.elapsed();
                 return outcome;
@@ -312,6 +318,7 @@ impl Task {
             outcome.keyed = Some(Arc::new(rekeyed));
         }
         outcome.exit = after.exit;
+        outcome.facts = after.facts;
         outcome.outputs = after.outputs;
         outcome.log_digest = after.log;
         outcome.notes.extend(after.notes);
@@ -367,6 +374,7 @@ impl Task {
             },
             outputs: Vec::new(),
             log: None,
+            facts: None,
         };
         // A check must not edit what it checks; a fix gate may, and its edits are seen by
         // what runs after it.
@@ -374,6 +382,14 @@ impl Task {
             let changed = self.keyer.changed(keyed);
             if !changed.is_empty() && !self.job.fix && status == Status::Passed {
                 status = Status::Failed(Failure::ModifiedInputs(changed));
+            }
+        }
+        // A gate that declares facts must leave them readable: a pass without them fails
+        // (and is not stored), so a cached pass always has facts to restore.
+        if let Some(path) = self.job.facts.as_ref().filter(|_| status == Status::Passed) {
+            match exec::read_facts(path) {
+                Ok(facts) => after.facts = Some(facts),
+                Err(message) => status = Status::Failed(Failure::Spawn(message)),
             }
         }
         // What depends on a fix gate depends on the files as it left them: its key for them
@@ -486,6 +502,7 @@ struct After {
     exit: Option<i32>,
     outputs: Vec<OutputFile>,
     log: Option<Blob>,
+    facts: Option<exec::Facts>,
 }
 
 /// Runs blocking work (hashing, file copies) off the scheduler's thread.
