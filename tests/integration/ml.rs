@@ -266,6 +266,15 @@ fn run_all_passes_with_trivy_and_pip_audit_skipped_and_strict_fails_for_trivy() 
     assert!(!found.contains_key("fix"), "{}", cold.stdout);
 
     let test = warmed();
+    // Opted in, pip-audit needs its tool (left out of the requirements on purpose).
+    let opted = test.run(&["run", "pip-audit"]);
+    opted.status(0).stdout_has("condition");
+    if which::which("pip-audit").is_err() {
+        let test = warmed().env("GATE_AUDIT", "1");
+        test.run(&["run", "pip-audit"])
+            .status(0)
+            .stdout_has("missing tool pip-audit");
+    }
     let strict = test.run(&["run", "all", "--strict"]);
     strict.status(1);
     assert!(
