@@ -549,3 +549,33 @@ fn the_audit_stages_run_in_order_and_only_what_an_edit_reaches() {
     reached.status(0);
     assert_eq!(ran(&reached), stages(7), "{}", reached.stdout);
 }
+
+#[test]
+fn release_builds_the_docs_and_a_wheel_whose_command_runs() {
+    if !have_tools() || which::which("pdoc").is_err() {
+        return;
+    }
+    let test = warmed();
+    let output = test.run(&["run", "release", "-v"]);
+    output.status(0);
+    let found = statuses(&output);
+    assert_eq!(
+        (found["docs"].as_str(), found["package"].as_str()),
+        ("passed", "passed")
+    );
+    // The wheel was installed offline into a temporary directory and its script ran.
+    output.stdout_has("tinyml 0.3.0");
+    let dist = test.path(&format!("{EXAMPLE}/artifacts/dist"));
+    assert!(dist.join("tinyml-0.3.0-py3-none-any.whl").is_file());
+    assert!(
+        test.path(&format!("{EXAMPLE}/artifacts/docs/tinyml.html"))
+            .is_file()
+    );
+    // The build leaves nothing in the tree but its outputs.
+    assert!(!test.path(&format!("{EXAMPLE}/build")).exists());
+    assert!(
+        !test
+            .path(&format!("{EXAMPLE}/src/tinyml.egg-info"))
+            .exists()
+    );
+}
