@@ -282,7 +282,7 @@ impl RunReport {
             progress: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
             bars: BTreeMap::new(),
             style: ProgressStyle::with_template(&format!(
-                "{{spinner:>9.cyan}}  {{prefix:<{width}}}  {{elapsed:.dim}}"
+                "{{spinner:>10.cyan}}  {{prefix:<{width}}}  {{elapsed:.dim}}"
             ))
             .expect("a valid template")
             .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ "),
@@ -354,8 +354,8 @@ impl RunReport {
     /// One status line, plus the log tail of a failure when output was not streamed.
     fn outcome(&self, outcome: &Outcome) -> String {
         let word = outcome.status.word();
-        // Pad by the visible width: colour codes would throw `{:>9}` off.
-        let pad = " ".repeat(9usize.saturating_sub(word.len()));
+        // Pad by the visible width: colour codes would throw `{:>10}` off.
+        let pad = " ".repeat(10usize.saturating_sub(word.len()));
         let mut text = format!(
             "{pad}{}  {:<w$}",
             paint(styled_word(&outcome.status), self.color),
@@ -585,7 +585,7 @@ pub fn dry_run(plan: &Plan, forecast: &BTreeMap<String, Forecast>, jobs: usize) 
             Decision::Run(_) if forecast.get(&step.gate).is_some_and(|f| f.cached) => {
                 let _ = writeln!(
                     out,
-                    "{:>9}  {:<width$}  restored from the cache",
+                    "{:>10}  {:<width$}  restored from the cache",
                     paint(style("cached").cyan(), color),
                     step.gate
                 );
@@ -597,14 +597,14 @@ pub fn dry_run(plan: &Plan, forecast: &BTreeMap<String, Forecast>, jobs: usize) 
                     .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "{:>9}  {:<width$}  {reason}",
+                    "{:>10}  {:<width$}  {reason}",
                     paint(style("run").green(), color),
                     step.gate
                 );
                 for line in &job.run {
                     let _ = writeln!(
                         out,
-                        "{:>9}  {}",
+                        "{:>10}  {}",
                         "",
                         paint(style(format!("$ {line}")).dim(), color)
                     );
@@ -613,7 +613,7 @@ pub fn dry_run(plan: &Plan, forecast: &BTreeMap<String, Forecast>, jobs: usize) 
             Decision::Group => {
                 let _ = writeln!(
                     out,
-                    "{:>9}  {:<width$}  {}",
+                    "{:>10}  {:<width$}  {}",
                     paint(style("group").cyan(), color),
                     step.gate,
                     step.deps.join(", ")
@@ -622,7 +622,7 @@ pub fn dry_run(plan: &Plan, forecast: &BTreeMap<String, Forecast>, jobs: usize) 
             Decision::Skip(reason) => {
                 let _ = writeln!(
                     out,
-                    "{:>9}  {:<width$}  {reason}",
+                    "{:>10}  {:<width$}  {reason}",
                     paint(style("skip").dim(), color),
                     step.gate
                 );
@@ -630,7 +630,7 @@ pub fn dry_run(plan: &Plan, forecast: &BTreeMap<String, Forecast>, jobs: usize) 
             Decision::Unaffected => {
                 let _ = writeln!(
                     out,
-                    "{:>9}  {:<width$}  nothing it reads changed",
+                    "{:>10}  {:<width$}  nothing it reads changed",
                     paint(style("unaffected").dim(), color),
                     step.gate
                 );

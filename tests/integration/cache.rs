@@ -29,7 +29,7 @@ fn runs(test: &Test, gate: &str) -> usize {
 
 /// The whole output of a run of one gate.
 fn alone(word: &str, gate: &str) -> String {
-    format!("{word:>9}  {gate}  [T]\n\ngate: 1 {word} in [T]\n")
+    format!("{word:>10}  {gate}  [T]\n\ngate: 1 {word} in [T]\n")
 }
 
 /// stdout without the `slowest:` line, which is ordered by durations no test can predict.
@@ -732,13 +732,13 @@ fn a_generated_input_is_keyed_on_what_its_producer_just_wrote() {
         test.run(&["run", "use", "-j", "1"]).status(0);
         test.run(&["run", "use", "-j", "1"])
             .status(0)
-            .stdout_has("   cached  use  [T]\n");
+            .stdout_has("    cached  use  [T]\n");
         assert_eq!(runs(&test, "use"), 1, "ignored: {ignored}");
 
         test.write("stamp", b"two\n");
         test.run(&["run", "use", "-j", "1"])
             .status(0)
-            .stdout_has("   passed  use  [T]\n");
+            .stdout_has("    passed  use  [T]\n");
         assert_eq!(test.read("used.txt"), "two\n", "ignored: {ignored}");
         assert_eq!(runs(&test, "gen"), 3);
         assert_eq!(runs(&test, "use"), 2, "ignored: {ignored}");
@@ -836,10 +836,10 @@ fn a_failure_is_not_cached() {
         .file("src/a.txt", "a\n");
     test.run(&["run"])
         .status(1)
-        .stdout_has("   failed  flaky  [T]  exit code 1 (run line 2)\n");
+        .stdout_has("    failed  flaky  [T]  exit code 1 (run line 2)\n");
     test.run(&["run"])
         .status(1)
-        .stdout_has("   failed  flaky  [T]  exit code 1 (run line 2)\n");
+        .stdout_has("    failed  flaky  [T]  exit code 1 (run line 2)\n");
     assert_eq!(runs(&test, "flaky"), 2);
     test.write("go", b"");
     test.run(&["run"])
@@ -869,7 +869,7 @@ fn cache_false_and_gates_without_inputs_always_run() {
         output.status(0);
         assert_eq!(
             shown(&output),
-            "   passed  net    [T]\n   passed  plain  [T]\n\ngate: 2 passed in [T]\n"
+            "    passed  net    [T]\n    passed  plain  [T]\n\ngate: 2 passed in [T]\n"
         );
         assert_eq!(runs(&test, "net"), round);
         assert_eq!(runs(&test, "plain"), round);
@@ -899,7 +899,7 @@ fn no_cache_runs_everything_and_still_stores() {
     assert_eq!(test.read("out.txt"), "a\n");
     test.run(&["run", "--no-cache", "-v"])
         .status(0)
-        .stdout_has("   passed  g  [T]  ran: --no-cache\n");
+        .stdout_has("    passed  g  [T]  ran: --no-cache\n");
     assert_eq!(runs(&test, "g"), 2);
     test.run(&["run"]).status(0).stdout(&alone("cached", "g"));
     assert_eq!(runs(&test, "g"), 2);
@@ -1124,7 +1124,7 @@ fn an_entry_under_another_keys_name_is_a_miss() {
     let output = test.run(&["run", "-j", "1"]);
     output
         .status(0)
-        .stdout_has("   passed  b  [T]\n           warning: ");
+        .stdout_has("    passed  b  [T]\n           warning: ");
     assert_eq!(
         statuses(&output),
         expect(&[("a", "cached"), ("b", "passed")])
@@ -1489,16 +1489,16 @@ fn a_gate_that_edits_its_own_inputs_fails() {
     output
         .status(1)
         .stdout_has(
-            "   failed  append  [T]  changed its own inputs: src/a.txt (a check must not edit \
+            "    failed  append  [T]  changed its own inputs: src/a.txt (a check must not edit \
              what it checks; a gate that should says `fix #true`)\n",
         )
-        .stdout_has("   failed  chmod   [T]  changed its own inputs: lib/a.txt (")
-        .stdout_has("   failed  delete  [T]  changed its own inputs: doc/a.txt (")
-        .stdout_has("  blocked  after   dependency append failed\n");
+        .stdout_has("    failed  chmod   [T]  changed its own inputs: lib/a.txt (")
+        .stdout_has("    failed  delete  [T]  changed its own inputs: doc/a.txt (")
+        .stdout_has("   blocked  after   dependency append failed\n");
     // Not cached: it fails again.
     test.run(&["run", "append"])
         .status(1)
-        .stdout_has("   failed  append  [T]  changed its own inputs: src/a.txt (");
+        .stdout_has("    failed  append  [T]  changed its own inputs: src/a.txt (");
 }
 
 #[test]
@@ -1524,7 +1524,7 @@ fn a_fix_gate_may_edit_its_inputs_is_never_cached_and_its_dependents_see_the_edi
     output.status(0);
     assert_eq!(
         shown(&output),
-        "   passed  fmt   [T]\n   passed  lint  [T]\n\ngate: 2 passed in [T]\n"
+        "    passed  fmt   [T]\n    passed  lint  [T]\n\ngate: 2 passed in [T]\n"
     );
     assert_eq!(test.read("src/a.txt"), "fixed\n");
     assert_eq!(test.read("seen.txt"), "fixed\n");
@@ -1537,7 +1537,7 @@ fn a_fix_gate_may_edit_its_inputs_is_never_cached_and_its_dependents_see_the_edi
     output.status(0);
     assert_eq!(
         shown(&output),
-        "   passed  fmt   [T]\n   cached  lint  [T]\n\ngate: 1 passed, 1 cached in [T]\n"
+        "    passed  fmt   [T]\n    cached  lint  [T]\n\ngate: 1 passed, 1 cached in [T]\n"
     );
     assert_eq!(runs(&test, "fmt"), 3);
     assert_eq!(test.read("seen.txt"), "fixed\n");
@@ -1580,7 +1580,7 @@ fn a_fix_gate_without_inputs_still_shows_its_edits_to_dependents() {
     std::thread::sleep(Duration::from_millis(1100));
     test.run(&["run", "-j", "1"])
         .status(0)
-        .stdout_has("   cached  lint  [T]\n");
+        .stdout_has("    cached  lint  [T]\n");
     test.write("upper", b"");
     let output = test.run(&["run", "-j", "1"]);
     output.status(0);
@@ -1635,15 +1635,15 @@ fn explain_names_what_changed() {
         .stdout_has("  changed since: inputs changed (1):\n    src/b.txt\n");
     assert_ne!(explained_key(&output), key);
     test.run(&["run", "--dry-run"]).status(0).stdout(&format!(
-        "plan for all: 1 gate, at most {} at a time\n      run  copy  input changed: src/b.txt\n           $ {}\n           $ cat src/*.txt > out.txt\n",
+        "plan for all: 1 gate, at most {} at a time\n       run  copy  input changed: src/b.txt\n            $ {}\n            $ cat src/*.txt > out.txt\n",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         mark("copy")
     ));
     test.run(&["run", "-v"])
         .status(0)
-        .stdout_has("   passed  copy  [T]  ran: input changed: src/b.txt\n");
+        .stdout_has("    passed  copy  [T]  ran: input changed: src/b.txt\n");
     test.run(&["run", "--dry-run", "-j", "3"]).status(0).stdout(
-        "plan for all: 1 gate, at most 3 at a time\n   cached  copy  restored from the cache\n",
+        "plan for all: 1 gate, at most 3 at a time\n    cached  copy  restored from the cache\n",
     );
 
     test.write("src/c.txt", b"c\n");
@@ -1679,7 +1679,7 @@ fn explain_names_what_changed() {
         output.stdout
     );
     test.run(&["run", "-v"]).status(0).stdout_has(
-        "   passed  copy  [T]  ran: env changed: MODE; hash-env value changed: SECRET\n",
+        "    passed  copy  [T]  ran: env changed: MODE; hash-env value changed: SECRET\n",
     );
     for path in files_under(&test.path(".gate")) {
         let bytes = std::fs::read(&path).expect("read state");
@@ -1716,10 +1716,10 @@ fn verbose_replays_the_log_of_a_cached_gate() {
         .gates(r#"gate "say" { inputs "src/**"; run "echo hello from the gate" }"#)
         .file("src/a.txt", "a\n");
     test.run(&["run", "-v"]).status(0).stdout(
-        "           say | $ echo hello from the gate\n           say | hello from the gate\n   passed  say  [T]  ran: no previous run\n\ngate: 1 passed in [T]\n",
+        "           say | $ echo hello from the gate\n           say | hello from the gate\n    passed  say  [T]  ran: no previous run\n\ngate: 1 passed in [T]\n",
     );
     test.run(&["run", "-v"]).status(0).stdout(
-        "           say | $ echo hello from the gate\n           say | hello from the gate\n   cached  say  [T]\n           log: .gate/logs/say.log\n\ngate: 1 cached in [T]\n",
+        "           say | $ echo hello from the gate\n           say | hello from the gate\n    cached  say  [T]\n           log: .gate/logs/say.log\n\ngate: 1 cached in [T]\n",
     );
 }
 
@@ -1766,7 +1766,7 @@ fn cache_stats_prune_and_clean() {
             "pruned {dir}: removed 0 entries and 0 blobs (0 B); left 4 entries and 4 blobs ("
         ));
     test.run(&["run", "-j", "1"]).status(0).stdout_has(
-        "   cached  a  [T]\n   cached  b  [T]\n   passed  c  [T]\n\ngate: 1 passed, 2 cached in [T]\n",
+        "    cached  a  [T]\n    cached  b  [T]\n    passed  c  [T]\n\ngate: 1 passed, 2 cached in [T]\n",
     );
 
     test.run(&["cache", "prune", "--max-size", "0"])
@@ -1777,7 +1777,7 @@ fn cache_stats_prune_and_clean() {
     output.status(0);
     assert_eq!(
         shown(&output),
-        "   passed  a  [T]\n   passed  b  [T]\n   passed  c  [T]\n\ngate: 3 passed in [T]\n"
+        "    passed  a  [T]\n    passed  b  [T]\n    passed  c  [T]\n\ngate: 3 passed in [T]\n"
     );
     assert_eq!((runs(&test, "a"), runs(&test, "b")), (3, 3));
 
@@ -1835,7 +1835,7 @@ fn prune_removes_what_was_used_least_recently() {
     output.status(0);
     assert_eq!(
         shown(&output),
-        "   passed  a  [T]\n   cached  b  [T]\n\ngate: 1 passed, 1 cached in [T]\n"
+        "    passed  a  [T]\n    cached  b  [T]\n\ngate: 1 passed, 1 cached in [T]\n"
     );
 
     // Over the size limit: the least recently used entry goes first, and only as many as needed.
@@ -1854,7 +1854,7 @@ fn prune_removes_what_was_used_least_recently() {
     output.status(0);
     assert_eq!(
         shown(&output),
-        "   cached  a  [T]\n   passed  b  [T]\n\ngate: 1 passed, 1 cached in [T]\n"
+        "    cached  a  [T]\n    passed  b  [T]\n\ngate: 1 passed, 1 cached in [T]\n"
     );
     assert_eq!((runs(&test, "a"), runs(&test, "b")), (2, 2));
     assert_eq!(test.read("a.out"), "for a\n");
@@ -2044,7 +2044,7 @@ fn a_run_killed_at_any_moment_leaves_a_cache_the_next_run_reads() {
         let again = test.run(&["run", "-j", "2"]);
         again.status(0);
         assert_eq!(
-            again.stdout.matches("   cached  ").count(),
+            again.stdout.matches("    cached  ").count(),
             12,
             "{}",
             again.stdout

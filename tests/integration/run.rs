@@ -16,9 +16,9 @@ fn dependencies_run_first_in_an_append_only_log() {
     let (lines, slowest) = output.split_slowest();
     assert_eq!(
         lines,
-        "   passed  a  [T]
-   passed  b  [T]
-   passed  c  [T]
+        "    passed  a  [T]
+    passed  b  [T]
+    passed  c  [T]
 
 gate: 3 passed in [T]
 "
@@ -68,7 +68,7 @@ fn run_lines_run_in_order_and_the_first_failure_stops_the_gate() {
         "#,
     );
     test.run(&["run"]).status(1).stdout(
-        "   failed  g  [T]  exit code 4 (run line 2)
+        "    failed  g  [T]  exit code 4 (run line 2)
            │ $ echo one >> out.log
            │ $ exit 4
            log: .gate/logs/g.log
@@ -144,9 +144,9 @@ fn a_missing_tool_skips_and_strict_fails() {
         "#,
     );
     test.run(&["run"]).status(0).stdout(
-        "  skipped  lint   missing tool no-such-tool-xyz
-  skipped  after  dependency lint skipped
-   passed  ok     [T]
+        "   skipped  lint   missing tool no-such-tool-xyz
+   skipped  after  dependency lint skipped
+    passed  ok     [T]
 
 gate: 1 passed, 2 skipped in [T]
 ",
@@ -168,9 +168,9 @@ fn conditions_skip_unless_they_hold() {
         .run(&["run", "--strict"])
         .status(0)
         .stdout(
-            "  skipped  audit  condition (env GATE_AUDIT is not \"1\")
-  skipped  file   condition (file marker does not exist)
-  skipped  set    condition (env GATE_SET is not set)
+            "   skipped  audit  condition (env GATE_AUDIT is not \"1\")
+   skipped  file   condition (file marker does not exist)
+   skipped  set    condition (env GATE_SET is not set)
 
 gate: 3 skipped in [T]
 ",
@@ -200,13 +200,13 @@ fn a_failure_blocks_dependents_but_not_independent_gates() {
     let (lines, _slowest) = output.split_slowest();
     assert_eq!(
         lines,
-        "   passed  docs     [T]
-   failed  lint     [T]  exit code 1
+        "    passed  docs     [T]
+    failed  lint     [T]  exit code 1
            │ $ exit 1
            log: .gate/logs/lint.log
-  blocked  test     dependency lint failed
-  blocked  package  dependency test blocked
-   failed  ci       failed: package
+   blocked  test     dependency lint failed
+   blocked  package  dependency test blocked
+    failed  ci       failed: package
 
 gate: 1 passed, 2 failed, 2 blocked in [T]
 ",
@@ -226,8 +226,8 @@ fn optional_failures_do_not_fail_the_run_or_their_group() {
     );
     test.run(&["run"])
         .status(0)
-        .stdout_has("   failed  flaky  [T]  exit code 3 (optional)")
-        .stdout_has("   passed  all")
+        .stdout_has("    failed  flaky  [T]  exit code 3 (optional)")
+        .stdout_has("    passed  all")
         .stdout_has("gate: 2 passed, 1 failed (optional) in [T]");
 }
 
@@ -341,7 +341,7 @@ fn fail_fast_cancels_running_gates_and_starts_nothing_new() {
     let output = test.run(&["run", "--fail-fast", "-j", "2"]);
     output
         .status(1)
-        .stdout_has("   failed  fails")
+        .stdout_has("    failed  fails")
         .stdout_has("cancelled  slow")
         .stdout_has("cancelled  later");
     let pid: u32 = test.read("slow.pid").trim().parse().unwrap();
@@ -417,7 +417,7 @@ fn verbose_streams_prefixed_output_and_quiet_prints_only_failures() {
     quiet.status(1);
     assert!(
         quiet.stdout.starts_with(
-            "   failed  bad    [T]  exit code 2
+            "    failed  bad    [T]  exit code 2
            │ $ echo broken; exit 2
            │ broken
            log: .gate/logs/bad.log
@@ -445,11 +445,11 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
         .status(0)
         .stdout(
             "plan for ci: 3 gates, at most 3 at a time
-     skip  docker  missing tool no-such-tool-xyz
-      run  lint    never cached: no `inputs` declared
-           $ touch ran
-           $ echo floor 90
-    group  ci      docker, lint
+      skip  docker  missing tool no-such-tool-xyz
+       run  lint    never cached: no `inputs` declared
+            $ touch ran
+            $ echo floor 90
+     group  ci      docker, lint
 ",
         );
     assert!(!test.path("ran").exists());
