@@ -323,7 +323,7 @@ impl RunReport {
             }
             Event::Output(line) => {
                 if self.verbosity == Verbosity::Verbose {
-                    let prefix = format!("{:>w$} |", line.gate, w = self.width + 11);
+                    let prefix = format!("{:>w$} |", line.gate, w = self.width + 12);
                     self.println(&format!(
                         "{} {}",
                         paint(style(prefix).dim(), self.color),
@@ -407,7 +407,7 @@ impl RunReport {
         }) else {
             return text;
         };
-        let indent = " ".repeat(11);
+        let indent = " ".repeat(12);
         if self.verbosity != Verbosity::Verbose {
             for line in tail_lines(log, TAIL_LINES) {
                 let _ = write!(

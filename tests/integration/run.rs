@@ -69,9 +69,9 @@ fn run_lines_run_in_order_and_the_first_failure_stops_the_gate() {
     );
     test.run(&["run"]).status(1).stdout(
         "    failed  g  [T]  exit code 4 (run line 2)
-           │ $ echo one >> out.log
-           │ $ exit 4
-           log: .gate/logs/g.log
+            │ $ echo one >> out.log
+            │ $ exit 4
+            log: .gate/logs/g.log
 
 gate: 1 failed in [T]
 ",
@@ -202,8 +202,8 @@ fn a_failure_blocks_dependents_but_not_independent_gates() {
         lines,
         "    passed  docs     [T]
     failed  lint     [T]  exit code 1
-           │ $ exit 1
-           log: .gate/logs/lint.log
+            │ $ exit 1
+            log: .gate/logs/lint.log
    blocked  test     dependency lint failed
    blocked  package  dependency test blocked
     failed  ci       failed: package
@@ -418,9 +418,9 @@ fn verbose_streams_prefixed_output_and_quiet_prints_only_failures() {
     assert!(
         quiet.stdout.starts_with(
             "    failed  bad    [T]  exit code 2
-           │ $ echo broken; exit 2
-           │ broken
-           log: .gate/logs/bad.log
+            │ $ echo broken; exit 2
+            │ broken
+            log: .gate/logs/bad.log
 
 gate: 1 passed, 1 failed in [T]
 slowest: "
