@@ -325,6 +325,12 @@ pub struct RunArgs {
     /// files without unstaged changes); they are not staged
     #[arg(long, requires = "staged")]
     pub apply_fixes: bool,
+
+    /// The changed paths, given instead of asked of git (for hook frameworks that pass file
+    /// names, e.g. pre-commit's `--all-files`): only gates whose inputs include one of them
+    /// run, with their dependents; the rest are `unaffected`. Takes every argument after it
+    #[arg(long, value_name = "PATH", num_args = 0.., conflicts_with = "since")]
+    pub files: Option<Vec<PathBuf>>,
 }
 
 /// Where a run keeps its state, and what it is narrowed to.
@@ -361,6 +367,9 @@ pub fn main() -> ExitCode {
             .into_iter()
             .flatten()
         {
+            *path = cwd.join(&*path);
+        }
+        for path in args.files.iter_mut().flatten() {
             *path = cwd.join(&*path);
         }
     }
@@ -533,8 +542,10 @@ fn run_staged(cli: &Cli, args: &RunArgs) -> ExitCode {
     };
     let state = state_dir(&real.dir);
     let _checkout_lock = (!args.dry_run).then(|| checkout_lock(&state)).flatten();
-    let changed = match staged::Repo::of(&real.dir).and_then(|_| staged::changed_staged(&real.dir))
-    {
+    let changed = match staged::Repo::of(&real.dir).and_then(|_| match &args.files {
+        Some(files) => Ok(staged::given(&real.dir, files)),
+        None => staged::changed_staged(&real.dir),
+    }) {
         Ok(changed) => changed,
         Err(error) => {
             report::fatal(&format!("--staged: {error}"));
@@ -823,6 +834,9 @@ fn run(
     if ci {
         console::set_colors_enabled(false);
         console::set_colors_enabled_stderr(false);
+    }
+    if let (Some(files), None) = (&args.files, &place.changed) {
+        place.changed = Some(staged::given(&root.dir, files));
     }
     if let Some(rev) = &args.since {
         staged::pin_environment();

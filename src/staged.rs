@@ -133,6 +133,43 @@ pub fn changed_staged(dir: &Path) -> Result<BTreeSet<String>, String> {
     Ok(paths(&out))
 }
 
+/// Paths given on the command line (`--files`, absolute by now), as the changed set: relative
+/// to `root`, `.` and `..` resolved lexically (a staged deletion no longer exists to be
+/// canonicalised), symlinked directories above resolved by canonicalising the longest existing
+/// ancestor (the root is canonical). Paths outside the root change nothing under it: dropped.
+pub fn given(root: &Path, files: &[PathBuf]) -> BTreeSet<String> {
+    use std::path::Component;
+    files
+        .iter()
+        .filter_map(|file| {
+            let mut path = PathBuf::new();
+            for component in file.components() {
+                match component {
+                    Component::ParentDir => {
+                        path.pop();
+                    }
+                    Component::CurDir => {}
+                    other => path.push(other),
+                }
+            }
+            // The file itself is not resolved: a tracked symlink is a path of its own.
+            let mut rest = vec![path.file_name()?.to_owned()];
+            let mut base = path.parent()?;
+            let base = loop {
+                if let Ok(real) = std::fs::canonicalize(base) {
+                    break real;
+                }
+                rest.push(base.file_name()?.to_owned());
+                base = base.parent()?;
+            };
+            let full = rest.iter().rev().fold(base, |path, part| path.join(part));
+            let relative = full.strip_prefix(root).ok()?;
+            let text = relative.to_str()?;
+            (!text.is_empty()).then(|| text.to_owned())
+        })
+        .collect()
+}
+
 /// `REV` resolved to a commit, or git's message.
 pub fn resolve(dir: &Path, rev: &str) -> Result<String, String> {
     let spec = format!("{rev}^{{commit}}");

@@ -660,6 +660,45 @@ fn since_with_a_bad_revision_or_with_staged_is_refused() {
         .stderr_has("--staged");
 }
 
+#[test]
+fn files_given_on_the_command_line_are_the_changed_set() {
+    let test = Test::new()
+        .gates(SINCE)
+        .file("src/lib.txt", "1\n")
+        .file("tests/t.txt", "1\n")
+        .file("docs/d.txt", "1\n");
+    ok(&test, &["add", "."]);
+    ok(&test, &["commit", "-q", "-m", "start"]);
+
+    // Nothing given: nothing changed, only what declares no inputs runs.
+    test.run(&["run", "--files"])
+        .status(0)
+        .stdout_has("passed  audit")
+        .stdout_has("unaffected  build")
+        .stdout_has("unaffected  docs");
+
+    // A path from a subdirectory, `..` included; one outside the root changes nothing.
+    let sub = test.cwd("docs");
+    sub.run(&["run", "--files", "../tests/t.txt", "../../elsewhere.txt"])
+        .status(0)
+        .stdout_has("passed  test")
+        .stdout_has("unaffected  docs");
+
+    // With --staged: the given paths, not what git says is staged (nothing is).
+    sub.run(&["run", "--staged", "--files", "d.txt"])
+        .status(0)
+        .stdout_has("passed  docs")
+        .stdout_has("unaffected  build")
+        .stdout_has("unaffected  test");
+    sub.run(&["run", "--staged"])
+        .status(0)
+        .stdout_has("unaffected  docs");
+
+    sub.run(&["run", "--since", "HEAD", "--files", "d.txt"])
+        .status(2)
+        .stderr_has("cannot be used with");
+}
+
 const FIX: &str = r#"
 gate format {
     fix #true

@@ -61,18 +61,8 @@ fn path_with_gate() -> String {
 /// A repository holding our `.pre-commit-hooks.yaml`, committed; its HEAD commit.
 fn hooks_repository(dir: &Path) -> String {
     let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join(".pre-commit-hooks.yaml");
-    let mut hooks =
-        std::fs::read_to_string(&ours).expect("the repository's .pre-commit-hooks.yaml");
+    let hooks = std::fs::read_to_string(&ours).expect("the repository's .pre-commit-hooks.yaml");
     assert!(hooks.contains("- id: gate") && hooks.contains("entry: gate run --staged"));
-    // `--staged` comes with `gate hook` (issue 5, item 2); a build without it runs the
-    // same target on the working tree, which is what the index holds here.
-    let help = Command::new(env!("CARGO_BIN_EXE_gate"))
-        .args(["run", "--help"])
-        .output()
-        .expect("gate runs");
-    if !String::from_utf8_lossy(&help.stdout).contains("--staged") {
-        hooks = hooks.replace("entry: gate run --staged", "entry: gate run");
-    }
     std::fs::create_dir_all(dir).expect("a directory");
     std::fs::write(dir.join(".pre-commit-hooks.yaml"), hooks).expect("write hooks");
     git(dir, &["init", "-q"]);
@@ -95,7 +85,7 @@ fn the_pre_commit_framework_runs_gate_and_fails_when_a_gate_fails() {
     let hooks = scratch.path().join("gate-hooks");
     let rev = hooks_repository(&hooks);
     let config = format!(
-        "repos:\n  - repo: {}\n    rev: {rev}\n    hooks:\n      - id: gate\n        args: [fast]\n",
+        "repos:\n  - repo: {}\n    rev: {rev}\n    hooks:\n      - id: gate\n        args: [fast, --files]\n",
         hooks.display()
     );
     let test = Test::new()
@@ -167,6 +157,38 @@ gate "slow" { run "echo slow" }
         stdout.contains("TODO: finish"),
         "the gate's log is shown:\n{stdout}"
     );
+
+    // Committed, nothing staged: `--all-files` still checks every file (pre-commit passes
+    // them all), where a bare `gate run --staged` would find nothing staged.
+    git(test.root(), &["commit", "-qm", "todo", "--no-verify"]);
+    let failed = run(&test);
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&failed.stdout)
+    );
+    assert_eq!(status(&test, "fast").as_deref(), Some("failed"));
+
+    // At commit time pre-commit passes only the staged files: one the gate does not read
+    // leaves it `unaffected`, so the commit is not blocked by what it does not touch.
+    test.write("notes.md", b"notes\n");
+    git(test.root(), &["add", "notes.md"]);
+    let commit = Command::new(&pre_commit)
+        .args(["run", "--hook-stage", "pre-commit"])
+        .current_dir(test.root())
+        .env("PATH", path_with_gate())
+        .env("HOME", scratch.path())
+        .env("PRE_COMMIT_HOME", scratch.path().join("pre-commit-home"))
+        .env("PRE_COMMIT_COLOR", "never")
+        .output()
+        .expect("pre-commit runs");
+    assert!(
+        commit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&commit.stdout)
+    );
+    assert_eq!(status(&test, "fast").as_deref(), Some("unaffected"));
 }
 
 /// A configuration with every kind of hook the importer knows.
