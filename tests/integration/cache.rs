@@ -1716,7 +1716,7 @@ fn verbose_replays_the_log_of_a_cached_gate() {
         .gates(r#"gate "say" { inputs "src/**"; run "echo hello from the gate" }"#)
         .file("src/a.txt", "a\n");
     test.run(&["run", "-v"]).status(0).stdout(
-        "           say | $ echo hello from the gate\n           say | hello from the gate\n    passed  say  [T]  ran: no previous run\n\ngate: 1 passed in [T]\n",
+        "            say | $ echo hello from the gate\n            say | hello from the gate\n    passed  say  [T]  ran: no previous run\n\ngate: 1 passed in [T]\n",
     );
     test.run(&["run", "-v"]).status(0).stdout(
         "            say | $ echo hello from the gate\n            say | hello from the gate\n    cached  say  [T]\n            log: .gate/logs/say.log\n\ngate: 1 cached in [T]\n",
