@@ -225,15 +225,50 @@ pub struct Checkout {
     /// The root inside the copy.
     pub root: PathBuf,
     pub repo: Repo,
+    /// The lock on a kept checkout (see [`Checkout::new`]); `None` for a one-off copy,
+    /// which is removed when dropped.
+    kept: Option<std::fs::File>,
 }
 
 impl Checkout {
-    /// Copies the index's files under `root` to a new temporary directory, first removing
-    /// what runs that were killed left behind. Writes nothing in the repository.
+    /// A checkout of the index. The repository's kept checkout
+    /// (`$TMPDIR/gate-staged-<tag>-kept`) is brought to the index when no other staged run
+    /// holds it: only what changed since the last staged run is written, and its stat cache
+    /// stays valid for the files that did not change. Otherwise (another run holds it, or
+    /// it cannot be synchronised), the index's files under `root` are copied to a new
+    /// temporary directory, after removing what killed runs left behind. Writes nothing in
+    /// the repository's work tree or index (`git write-tree` may add tree objects, as a
+    /// commit would).
     pub fn new(root: &Path) -> Result<Checkout, String> {
         let repo = Repo::of(root)?;
         let tag = tag(&repo.top);
         sweep(&tag);
+        let kept = std::env::temp_dir().join(format!("{PREFIX}{tag}-kept"));
+        if let Some(lock) = kept_lock(&kept) {
+            // A run killed halfway leaves a checkout git may refuse (a stale lock file):
+            // start that one over once.
+            for attempt in 0..2 {
+                match Checkout::sync(&repo, &kept) {
+                    Ok(tree) => {
+                        return Ok(Checkout {
+                            root: tree.join(repo.prefix.trim_end_matches('/')),
+                            tree,
+                            base: kept,
+                            repo,
+                            kept: Some(lock),
+                        });
+                    }
+                    Err(error) if signalled() => return Err(error),
+                    Err(_) if attempt == 0 => {
+                        let _ = std::fs::remove_dir_all(kept.join("tree"));
+                        for file in ["tree-index", "tree-index.lock", STAT_CACHE] {
+                            let _ = std::fs::remove_file(kept.join(file));
+                        }
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
         let base = tempfile::Builder::new()
             .prefix(&format!("{PREFIX}{tag}-{}-", std::process::id()))
             .tempdir()
@@ -245,9 +280,39 @@ impl Checkout {
             tree,
             base,
             repo,
+            kept: None,
         };
         checkout.fill(root)?;
         Ok(checkout)
+    }
+
+    /// Brings the kept checkout's `tree/` to exactly the index: `read-tree --reset -u`
+    /// writes what changed since the last sync (by the checkout's own index, `tree-index`)
+    /// and what a gate changed or removed there, and `clean` removes everything else
+    /// (outputs, caches, files gates created). Returns the tree.
+    fn sync(repo: &Repo, kept: &Path) -> Result<PathBuf, String> {
+        let tree = kept.join("tree");
+        std::fs::create_dir_all(&tree)
+            .map_err(|error| format!("cannot create {}: {error}", tree.display()))?;
+        // The staged tree, written from a copy: write-tree may store its cache back in the
+        // index it reads.
+        let staged = kept.join("staged-index");
+        std::fs::copy(real_index(repo), &staged)
+            .map_err(|error| format!("cannot copy the index: {error}"))?;
+        let oid = text(git_with(&repo.top, &["write-tree"], Some(&staged))?);
+        let work_index = kept.join("tree-index");
+        let git_dir = format!("--git-dir={}", repo.git_dir.display());
+        let work_tree = format!("--work-tree={}", tree.display());
+        let in_tree = |args: &[&str]| {
+            let mut all = vec![git_dir.as_str(), work_tree.as_str()];
+            all.extend_from_slice(args);
+            git_with(&tree, &all, Some(&work_index))
+        };
+        // With --reset, read-tree also writes again each tracked file whose stat no longer
+        // matches its record (a gate edited or removed it).
+        in_tree(&["read-tree", "--reset", "-u", &oid])?;
+        in_tree(&["clean", "-ffdxq"])?;
+        Ok(tree)
     }
 
     fn fill(&self, root: &Path) -> Result<(), String> {
@@ -295,7 +360,7 @@ impl Checkout {
     /// Where a run in the checkout keeps its stat cache: apart from the real one, whose
     /// records describe the working tree's files.
     pub fn stat_cache(&self) -> PathBuf {
-        self.base.join("stat-cache")
+        self.base.join(STAT_CACHE)
     }
 
     /// The files under the root that a fix changed in the checkout (paths relative to the
@@ -319,13 +384,7 @@ impl Checkout {
         };
         // git refreshes the stat data of the index it compares with, and may write it back:
         // it gets a copy, so the real index stays byte for byte what it was.
-        let index = PINNED
-            .get()
-            .into_iter()
-            .flatten()
-            .find(|(name, _)| *name == "GIT_INDEX_FILE")
-            .map(|(_, path)| path.clone())
-            .unwrap_or_else(|| self.repo.git_dir.join("index"));
+        let index = real_index(&self.repo);
         let copy = self.base.join("index");
         std::fs::copy(&index, &copy)
             .map_err(|error| format!("cannot copy {}: {error}", index.display()))?;
@@ -367,8 +426,40 @@ impl Checkout {
 
 impl Drop for Checkout {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.base);
+        // A kept checkout stays for the next staged run (which cleans it); its lock goes
+        // with the file handle.
+        if self.kept.is_none() {
+            let _ = std::fs::remove_dir_all(&self.base);
+        }
     }
+}
+
+/// The stat cache's file name in a checkout's directory.
+const STAT_CACHE: &str = "stat-cache";
+
+/// The kept checkout's lock, when no other staged run of the repository holds it.
+fn kept_lock(kept: &Path) -> Option<std::fs::File> {
+    std::fs::create_dir_all(kept).ok()?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(kept.join("lock"))
+        .ok()?;
+    file.try_lock().ok()?;
+    Some(file)
+}
+
+/// The index a staged run sees: the one git named for a hook (`git commit` prepares its
+/// own), else the repository's.
+fn real_index(repo: &Repo) -> PathBuf {
+    PINNED
+        .get()
+        .into_iter()
+        .flatten()
+        .find(|(name, _)| *name == "GIT_INDEX_FILE")
+        .map(|(_, path)| path.clone())
+        .unwrap_or_else(|| repo.git_dir.join("index"))
 }
 
 /// Files (paths relative to the top) with changes in the working tree that are not staged.

@@ -272,7 +272,12 @@ gate slow {
         assert!(Instant::now() < deadline, "the gate never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(checkouts_of(pid).len(), 1, "the run has its checkout");
+    // The run works in the repository's kept checkout, on the staged content.
+    let kept = kept_checkout(&test);
+    assert_eq!(
+        std::fs::read_to_string(kept.join("tree/good.py")).unwrap(),
+        "x = 2\n"
+    );
     // SAFETY: a plain signal to the process group the test started.
     let sent = unsafe { libc::killpg(pid as i32, libc::SIGINT) };
     assert_eq!(sent, 0, "SIGINT was not sent");
@@ -283,7 +288,49 @@ gate slow {
         snapshot(test.root()),
         "an interrupted run changed something"
     );
-    assert!(checkouts_of(pid).is_empty(), "the checkout was left behind");
+    assert!(checkouts_of(pid).is_empty(), "a copy was left behind");
+}
+
+/// The checkout staged runs of this test's repository keep between runs.
+fn kept_checkout(test: &Test) -> PathBuf {
+    let top = ok(test, &["rev-parse", "--show-toplevel"]);
+    let tag = &blake3::hash(top.trim_end().as_bytes()).to_hex()[..12];
+    std::env::temp_dir().join(format!("gate-staged-{tag}-kept"))
+}
+
+#[test]
+fn the_kept_checkout_is_brought_back_to_the_index_whatever_a_run_left_in_it() {
+    let test = Test::new()
+        .gates(
+            r#"
+gate mess {
+    inputs "*.py"
+    run "touch junk.txt; mkdir -p build; touch build/out; echo edited >> a.py; rm -f b.py"
+}
+gate check {
+    inputs "*.py"
+    run "test ! -e junk.txt && test ! -e build && grep -qx 'x = 2' a.py && test -f b.py"
+}
+"#,
+        )
+        .file("a.py", "x = 1\n")
+        .file("b.py", "y = 1\n");
+    ok(&test, &["add", "."]);
+    ok(&test, &["commit", "-q", "-m", "start"]);
+    test.write("a.py", b"x = 2\n");
+    ok(&test, &["add", "a.py"]);
+    // `mess` edits and removes tracked files and creates others in the checkout (and fails
+    // for changing its inputs); the next run sees exactly the index again.
+    test.run(&["run", "--staged", "mess"]).status(1);
+    test.run(&["run", "--staged", "check"])
+        .status(0)
+        .stdout_has("passed  check");
+    // A damaged kept checkout (its index gone) is started over.
+    std::fs::remove_file(kept_checkout(&test).join("tree-index")).unwrap();
+    std::fs::write(kept_checkout(&test).join("tree/junk.txt"), "junk").unwrap();
+    test.run(&["run", "--staged", "check", "--no-cache"])
+        .status(0)
+        .stdout_has("passed  check");
 }
 
 #[test]
@@ -883,9 +930,11 @@ gate check {
 }
 
 #[test]
-fn ctrl_c_while_the_index_is_copied_removes_the_copy() {
+fn ctrl_c_while_the_index_is_copied_changes_nothing_and_the_next_run_recovers() {
     let tools = tempfile::tempdir().unwrap();
     let mark = tools.path().join("copying");
+    let hang = tools.path().join("hang");
+    std::fs::write(&hang, "").unwrap();
     let real_git = String::from_utf8(
         Command::new("sh")
             .args(["-c", "command -v git"])
@@ -894,12 +943,13 @@ fn ctrl_c_while_the_index_is_copied_removes_the_copy() {
             .stdout,
     )
     .unwrap();
-    // A git whose checkout-index hangs until interrupted.
+    // A git whose checkout-index and read-tree hang until interrupted, while `hang` exists.
     let wrapper = tools.path().join("git");
     std::fs::write(
         &wrapper,
         format!(
-            "#!/bin/sh\ncase \" $* \" in *\" checkout-index \"*) touch '{}'; sleep 30;; esac\nexec '{}' \"$@\"\n",
+            "#!/bin/sh\nif [ -e '{}' ]; then case \" $* \" in *\" checkout-index \"*|*\" read-tree \"*) touch '{}'; sleep 30;; esac; fi\nexec '{}' \"$@\"\n",
+            hang.display(),
             mark.display(),
             real_git.trim()
         ),
@@ -929,7 +979,6 @@ fn ctrl_c_while_the_index_is_copied_removes_the_copy() {
         assert!(Instant::now() < deadline, "the copy never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(checkouts_of(pid).len(), 1);
     // SAFETY: a plain signal to the process group the test started.
     assert_eq!(unsafe { libc::killpg(pid as i32, libc::SIGINT) }, 0);
     let output = child.wait_with_output().expect("gate ends");
@@ -941,6 +990,11 @@ fn ctrl_c_while_the_index_is_copied_removes_the_copy() {
     );
     assert!(checkouts_of(pid).is_empty(), "the copy was left behind");
     assert_eq!(before, snapshot(test.root()));
+    // The next run brings the interrupted checkout to the index and passes.
+    std::fs::remove_file(&hang).unwrap();
+    test.run(&["run", "--staged"])
+        .status(0)
+        .stdout_has("passed  lint");
 }
 
 #[test]
