@@ -1063,7 +1063,7 @@ mod tests {
             "invocation": {
                 "command": "run", "targets": ["build"], "tags": [], "selected": ["build"],
                 "vars": { "mode": "release" }, "strict": true, "fail_fast": false,
-                "no_cache": false, "jobs": 2, "staged": false, "since": null,
+                "no_cache": false, "jobs": 2, "staged": false, "since": null, "commit": null,
                 "ci": false, "shard": null,
             },
             "source": {

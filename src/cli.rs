@@ -331,6 +331,11 @@ pub struct RunArgs {
     /// run, with their dependents; the rest are `unaffected`. Takes every argument after it
     #[arg(long, value_name = "PATH", num_args = 0.., conflicts_with = "since")]
     pub files: Option<Vec<PathBuf>>,
+
+    /// Run on the tree of commit REV, in a checkout of it (the working tree and the index are
+    /// never touched); what the pre-push hook runs for each pushed commit
+    #[arg(long, value_name = "REV", conflicts_with_all = ["staged", "since"])]
+    pub commit: Option<String>,
 }
 
 /// Where a run keeps its state, and what it is narrowed to.
@@ -340,9 +345,11 @@ struct Place<'a> {
     home: &'a Path,
     /// `--staged`: the checkout of the index the gates run in.
     checkout: Option<&'a Checkout>,
-    /// `--staged`, `--since`: the changed paths, relative to the root.
+    /// `--staged`, `--since`, `--files`: the changed paths, relative to the root.
     changed: Option<BTreeSet<String>>,
     since: Option<manifest::Since>,
+    /// `--commit REV`: the commit whose tree the checkout holds.
+    commit: Option<manifest::Since>,
 }
 
 impl Place<'_> {
@@ -352,6 +359,7 @@ impl Place<'_> {
             checkout: None,
             changed: None,
             since: None,
+            commit: None,
         }
     }
 }
@@ -473,7 +481,7 @@ pub fn main() -> ExitCode {
         Command::Hook {
             action: HookAction::Uninstall { kind },
         } => hook_result(hook::uninstall(&cwd_or_dot(), kind)),
-        Command::Run(ref args) if args.staged => run_staged(&cli, args),
+        Command::Run(ref args) if args.staged || args.commit.is_some() => run_staged(&cli, args),
         Command::Import {
             source: ImportSource::PreCommit { ref path },
         } => {
@@ -542,23 +550,38 @@ fn run_staged(cli: &Cli, args: &RunArgs) -> ExitCode {
     };
     let state = state_dir(&real.dir);
     let _checkout_lock = (!args.dry_run).then(|| checkout_lock(&state)).flatten();
-    let changed = match staged::Repo::of(&real.dir).and_then(|_| match &args.files {
-        Some(files) => Ok(staged::given(&real.dir, files)),
-        None => staged::changed_staged(&real.dir),
-    }) {
-        Ok(changed) => changed,
+    let label = match &args.commit {
+        Some(rev) => format!("--commit {rev}"),
+        None => "--staged".to_owned(),
+    };
+    // What the checkout holds (the index, or a commit's tree) and what counts as changed:
+    // the staged paths, the paths given with --files, or (a commit) nothing narrows the run.
+    let found = staged::Repo::of(&real.dir).and_then(|_| {
+        let source = match &args.commit {
+            Some(rev) => staged::Source::Commit(staged::resolve(&real.dir, rev)?),
+            None => staged::Source::Index,
+        };
+        let changed = match (&args.files, &source) {
+            (Some(files), _) => Some(staged::given(&real.dir, files)),
+            (None, staged::Source::Index) => Some(staged::changed_staged(&real.dir)?),
+            (None, staged::Source::Commit(_)) => None,
+        };
+        Ok((source, changed))
+    });
+    let (source, changed) = match found {
+        Ok(found) => found,
         Err(error) => {
-            report::fatal(&format!("--staged: {error}"));
+            report::fatal(&format!("{label}: {error}"));
             return ExitCode::from(2);
         }
     };
     // Ctrl-C from here on must not kill gate before it removes the checkout.
     staged::guard_signals();
-    let checkout = match Checkout::new(&real.dir) {
+    let checkout = match Checkout::new(&real.dir, &source) {
         Ok(checkout) => checkout,
         Err(_) if staged::signalled() => return interrupted_early(),
         Err(error) => {
-            report::fatal(&format!("--staged: {error}"));
+            report::fatal(&format!("{label}: {error}"));
             return ExitCode::from(2);
         }
     };
@@ -571,10 +594,15 @@ fn run_staged(cli: &Cli, args: &RunArgs) -> ExitCode {
         .unwrap_or(Path::new(discover::FILE_NAME));
     let file = checkout.root.join(relative);
     if !file.is_file() {
-        report::fatal(&format!(
-            "--staged: {} is not in the git index; `git add` it first",
-            relative.display()
-        ));
+        report::fatal(&match &source {
+            staged::Source::Index => format!(
+                "--staged: {} is not in the git index; `git add` it first",
+                relative.display()
+            ),
+            staged::Source::Commit(commit) => {
+                format!("{label}: {} is not in commit {commit}", relative.display())
+            }
+        });
         return ExitCode::from(2);
     }
     let (root, sources, graph) = match front_at(&checkout.root, Some(&file), &cli.vars) {
@@ -584,8 +612,15 @@ fn run_staged(cli: &Cli, args: &RunArgs) -> ExitCode {
     let place = Place {
         home: &real.dir,
         checkout: Some(&checkout),
-        changed: Some(changed),
+        changed,
         since: None,
+        commit: match (&args.commit, &source) {
+            (Some(rev), staged::Source::Commit(commit)) => Some(manifest::Since {
+                rev: rev.clone(),
+                commit: commit.clone(),
+            }),
+            _ => None,
+        },
     };
     run(cli, args, &root, &sources, &graph, place)
 }
@@ -980,6 +1015,7 @@ fn run(
             jobs: jobs as u64,
             staged: args.staged,
             since: place.since.clone(),
+            commit: place.commit.clone(),
             ci,
             shard: shard.map(|(shard, owned)| manifest::Shard {
                 index: shard.index,
@@ -999,6 +1035,10 @@ fn run(
             .and_then(|thread| thread.join().ok())
             .flatten()
             .map(|probe| {
+                if let Some(at) = &place.commit {
+                    // The run saw a commit's tree: that commit, clean.
+                    return manifest::commit_git(&root.dir, probe, &at.commit);
+                }
                 if place.checkout.is_some() {
                     // The run saw the index: it is dirty when the index differs from HEAD.
                     return manifest::staged_git(probe);
@@ -1040,7 +1080,9 @@ fn run(
         }
     }
     let fixes_pending = match place.checkout {
-        Some(checkout) if !interrupted => fixes(checkout, &plan, &run, args.apply_fixes),
+        Some(checkout) if args.staged && !interrupted => {
+            fixes(checkout, &plan, &run, args.apply_fixes)
+        }
         _ => false,
     };
     if interrupted {

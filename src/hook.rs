@@ -1,8 +1,8 @@
 //! hook: `gate hook install|uninstall|status`. Writes a small shell script into the
 //! repository's hooks directory (`git rev-parse --git-path hooks`, so `core.hooksPath` and
 //! worktrees are honoured) that runs `gate run --staged TARGET` (pre-commit) or
-//! `gate run TARGET` (pre-push). The script's second line marks it as gate's, with a format
-//! version; a hook gate did not write is never replaced without `--force`, which keeps it as
+//! `gate run --commit SHA TARGET` for each pushed commit (pre-push). The script's second
+//! line marks it as gate's, with a format version; a hook gate did not write is never replaced without `--force`, which keeps it as
 //! `HOOK.gate-backup`, and `uninstall` puts the backup back. Returns messages; `cli` prints.
 
 use std::path::{Path, PathBuf};
@@ -110,15 +110,25 @@ pub fn script(kind: Kind, target: Option<&str>, file: Option<&str>, gate: &Path)
         "if command -v gate >/dev/null 2>&1; then gate=gate; else gate={}; fi\n",
         quote(&gate.to_string_lossy())
     ));
-    let staged = match kind {
-        Kind::PreCommit => " --staged",
-        Kind::PrePush => "",
-    };
     let target = target.map(|t| format!(" {}", quote(t))).unwrap_or_default();
     let file = file
         .map(|f| format!(" -f {}", quote(f)))
         .unwrap_or_default();
-    text.push_str(&format!("exec \"$gate\"{file} run{staged}{target}\n"));
+    match kind {
+        Kind::PreCommit => {
+            text.push_str(&format!("exec \"$gate\"{file} run --staged{target}\n"));
+        }
+        // git names what is pushed on stdin, a line per ref: `LOCAL_REF LOCAL_SHA REMOTE_REF
+        // REMOTE_SHA`. Each pushed commit is checked on its own tree; a deleted ref (an
+        // all-zero sha) has nothing to check.
+        Kind::PrePush => text.push_str(&format!(
+            "while read -r local_ref local_sha remote_ref remote_sha; do\n\
+             \x20   case \"$local_sha\" in *[!0]*) ;; *) continue ;; esac\n\
+             \x20   \"$gate\"{file} run --commit \"$local_sha\"{target} </dev/null || exit 1\n\
+             done\n\
+             exit 0\n"
+        )),
+    }
     text
 }
 
@@ -171,15 +181,20 @@ pub fn install(
         .map_err(|error| format!("cannot create {}: {error}", hooks.display()))?;
     write_executable(&path, &text)?;
     Ok(format!(
-        "installed the {} hook: {} runs `gate run{} {}`{note}",
+        "installed the {} hook: {} runs `gate run{} {}`{}{note}",
         kind.name(),
         path.display(),
         if kind == Kind::PreCommit {
             " --staged"
         } else {
-            ""
+            " --commit SHA"
         },
-        target.unwrap_or("(default target)")
+        target.unwrap_or("(default target)"),
+        if kind == Kind::PrePush {
+            " for each pushed commit"
+        } else {
+            ""
+        }
     ))
 }
 

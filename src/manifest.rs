@@ -27,8 +27,8 @@ use crate::schedule::Run;
 
 /// Bumped when a field changes meaning or is removed; adding a field is a new version too,
 /// since the schema rejects unknown fields.
-/// 2: `invocation.staged`, `invocation.since`, `invocation.ci`, `invocation.shard`, and the
-/// `unaffected` outcome.
+/// 2: `invocation.staged`, `invocation.since`, `invocation.commit`, `invocation.ci`,
+/// `invocation.shard`, and the `unaffected` outcome.
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// The schema every manifest validates against (draft 2020-12).
@@ -179,6 +179,8 @@ pub struct Invocation {
     pub staged: bool,
     /// `--since REV`: only what changed since REV ran.
     pub since: Option<Since>,
+    /// `--commit REV`: the run saw this commit's tree, not the working tree.
+    pub commit: Option<Since>,
     /// CI mode (`--ci`, or `CI=true`): strict, plain output.
     pub ci: bool,
     /// `--shard K/N`: which shard this run was, and the gates it owned.
@@ -973,6 +975,27 @@ pub fn staged_git(probe: Probe) -> (Git, Option<i64>) {
     )
 }
 
+/// The git state of a `--commit` run: the commit it checked out (clean, on no branch), with
+/// that commit's time.
+pub fn commit_git(root: &Path, probe: Probe, commit: &str) -> (Git, Option<i64>) {
+    let time = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct", commit, "--"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok());
+    let branch = (probe.commit == commit).then_some(probe.branch).flatten();
+    (
+        Git {
+            commit: commit.to_owned(),
+            branch,
+            dirty: false,
+        },
+        time,
+    )
+}
+
 /// Settles the probe: the tree is dirty when the index differs from HEAD, when a tracked
 /// file under the root differs from the index (its stat, from the run's walk or an lstat,
 /// disagrees with the index's, and git confirms the content differs), or when a file the run
@@ -1162,11 +1185,12 @@ pub fn verify(path: &Path, root: &Path) -> Verification {
     let runs = runs_of(path, &manifest, root);
     check_chain(&runs, &manifest, &mut found);
     check_inputs(&runs, &manifest, &mut found);
-    if manifest.invocation.staged {
-        // Its gates wrote into a temporary checkout of the index, removed after the run.
+    if manifest.invocation.staged || manifest.invocation.commit.is_some() {
+        // Its gates wrote into a checkout of the index or the commit, cleaned by the next
+        // such run.
         found.check(
             true,
-            "outputs: not on disk to check (a --staged run writes them in its temporary checkout)",
+            "outputs: not on disk to check (a --staged or --commit run writes them in its checkout)",
         );
     } else {
         check_outputs(root, &manifest, &mut found);

@@ -1109,6 +1109,7 @@ pub(crate) mod fixture {
                 jobs: 2,
                 staged: false,
                 since: None,
+                commit: None,
                 ci: false,
                 shard: None,
             },

@@ -215,6 +215,15 @@ pub fn changed_since(dir: &Path, commit: &str) -> Result<BTreeSet<String>, Strin
     Ok(changed)
 }
 
+/// What a checkout holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The index (`--staged`).
+    Index,
+    /// A commit's tree (`--commit`), by its full id.
+    Commit(String),
+}
+
 /// A temporary copy of the index (the part under the root), removed when dropped.
 #[derive(Debug)]
 pub struct Checkout {
@@ -239,7 +248,7 @@ impl Checkout {
     /// temporary directory, after removing what killed runs left behind. Writes nothing in
     /// the repository's work tree or index (`git write-tree` may add tree objects, as a
     /// commit would).
-    pub fn new(root: &Path) -> Result<Checkout, String> {
+    pub fn new(root: &Path, source: &Source) -> Result<Checkout, String> {
         let repo = Repo::of(root)?;
         let tag = tag(&repo.top);
         sweep(&tag);
@@ -248,7 +257,7 @@ impl Checkout {
             // A run killed halfway leaves a checkout git may refuse (a stale lock file):
             // start that one over once.
             for attempt in 0..2 {
-                match Checkout::sync(&repo, &kept) {
+                match Checkout::sync(&repo, &kept, source) {
                     Ok(tree) => {
                         return Ok(Checkout {
                             root: tree.join(repo.prefix.trim_end_matches('/')),
@@ -282,24 +291,43 @@ impl Checkout {
             repo,
             kept: None,
         };
-        checkout.fill(root)?;
+        match source {
+            Source::Index => checkout.fill(root)?,
+            // A commit's tree goes through its own index in the one-off directory.
+            Source::Commit(_) => {
+                Checkout::sync(&checkout.repo, &checkout.base, source)?;
+            }
+        }
         Ok(checkout)
     }
 
-    /// Brings the kept checkout's `tree/` to exactly the index: `read-tree --reset -u`
+    /// Brings the checkout's `tree/` to exactly the index (or the commit's tree): `read-tree --reset -u`
     /// writes what changed since the last sync (by the checkout's own index, `tree-index`)
     /// and what a gate changed or removed there, and `clean` removes everything else
     /// (outputs, caches, files gates created). Returns the tree.
-    fn sync(repo: &Repo, kept: &Path) -> Result<PathBuf, String> {
+    fn sync(repo: &Repo, kept: &Path, source: &Source) -> Result<PathBuf, String> {
         let tree = kept.join("tree");
         std::fs::create_dir_all(&tree)
             .map_err(|error| format!("cannot create {}: {error}", tree.display()))?;
-        // The staged tree, written from a copy: write-tree may store its cache back in the
-        // index it reads.
-        let staged = kept.join("staged-index");
-        std::fs::copy(real_index(repo), &staged)
-            .map_err(|error| format!("cannot copy the index: {error}"))?;
-        let oid = text(git_with(&repo.top, &["write-tree"], Some(&staged))?);
+        let oid = match source {
+            // The staged tree, written from a copy: write-tree may store its cache back in
+            // the index it reads.
+            Source::Index => {
+                let staged = kept.join("staged-index");
+                std::fs::copy(real_index(repo), &staged)
+                    .map_err(|error| format!("cannot copy the index: {error}"))?;
+                text(git_with(&repo.top, &["write-tree"], Some(&staged))?)
+            }
+            Source::Commit(commit) => text(git(
+                &repo.top,
+                &[
+                    "rev-parse",
+                    "--verify",
+                    "--end-of-options",
+                    &format!("{commit}^{{tree}}"),
+                ],
+            )?),
+        };
         let work_index = kept.join("tree-index");
         let git_dir = format!("--git-dir={}", repo.git_dir.display());
         let work_tree = format!("--work-tree={}", tree.display());

@@ -446,7 +446,7 @@ fn status_names_the_target_and_install_prefers_fast() {
         .stdout_has("pre-commit  gate, target fast\npre-push    gate, target docs\n");
     assert!(
         test.read(".git/hooks/pre-push")
-            .contains("exec \"$gate\" run 'docs'\n")
+            .contains("\"$gate\" run --commit \"$local_sha\" 'docs' </dev/null || exit 1\n")
     );
     test.run(&["hook", "install", "--target", "nope"])
         .status(2)
@@ -805,7 +805,7 @@ fn apply_fixes_refuses_files_with_unstaged_changes() {
 }
 
 #[test]
-fn the_pre_push_hook_runs_the_target_on_the_working_tree() {
+fn the_pre_push_hook_runs_the_target_on_each_pushed_commit() {
     let test = repository(LINT);
     let remote = tempfile::Builder::new()
         .prefix("gate-remote-")
@@ -828,9 +828,58 @@ fn the_pre_push_hook_runs_the_target_on_the_working_tree() {
         + &String::from_utf8_lossy(&pushed.stdout);
     assert!(!pushed.status.success(), "{printed}");
     assert!(printed.contains("bad.py:1:# TODO pushed"), "{printed}");
+    // The fix only in the working tree does not make the pushed commit good.
     test.write("bad.py", b"# fine\n");
+    let pushed = git(&test, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+    assert!(
+        !pushed.status.success(),
+        "a fix that is not committed let a bad commit through"
+    );
     ok(&test, &["commit", "-q", "-a", "-m", "fixed"]);
+    // A good commit is pushed even when the working tree has a bad edit.
+    test.write("bad.py", b"# TODO not committed\n");
     ok(&test, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+    let before = snapshot(test.root());
+    // Deleting a remote branch checks nothing.
+    ok(&test, &["push", "-q", "origin", "HEAD:refs/heads/other"]);
+    ok(&test, &["push", "-q", "origin", "--delete", "other"]);
+    assert_eq!(before, snapshot(test.root()), "the push changed the tree");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&test.read(".gate/runs/latest/manifest.json")).unwrap();
+    let head = ok(&test, &["rev-parse", "HEAD"]);
+    assert_eq!(manifest["invocation"]["commit"]["commit"], head.trim());
+    assert_eq!(manifest["source"]["git"]["commit"], head.trim());
+    assert_eq!(manifest["source"]["git"]["dirty"], false);
+}
+
+#[test]
+fn a_commit_run_checks_that_commits_tree_and_refuses_a_bad_revision() {
+    let test = repository(LINT);
+    test.write("bad.py", b"# TODO one\n");
+    ok(&test, &["add", "bad.py"]);
+    ok(&test, &["commit", "-q", "--no-verify", "-m", "bad"]);
+    test.write("bad.py", b"# fine\n");
+    ok(&test, &["add", "bad.py"]);
+    ok(&test, &["commit", "-q", "--no-verify", "-m", "good"]);
+    test.write("bad.py", b"# TODO unstaged\n");
+    let before = snapshot(test.root());
+    test.run(&["run", "--commit", "HEAD~1", "lint"])
+        .status(1)
+        .stdout_has("# TODO one");
+    test.run(&["run", "--commit", "HEAD", "lint"])
+        .status(0)
+        .stdout_has("passed  lint");
+    // The same content again: restored from the cache, as for any run.
+    test.run(&["run", "--commit", "HEAD", "lint"])
+        .status(0)
+        .stdout_has("cached  lint");
+    assert_eq!(before, snapshot(test.root()));
+    test.run(&["run", "--commit", "no-such-rev"])
+        .status(2)
+        .stderr_has("--commit no-such-rev:");
+    test.run(&["run", "--commit", "HEAD", "--staged"])
+        .status(2)
+        .stderr_has("cannot be used with");
 }
 
 #[test]
