@@ -241,7 +241,14 @@ impl Keyed {
     }
 }
 
-type VersionMemo = (String, PathBuf, Vec<ToolId>);
+/// What a `version` command's output depends on: the command, and the shell, directory and
+/// environment it runs with (which tools a gate requires does not change what it prints).
+type VersionMemo = (
+    String,
+    Vec<String>,
+    PathBuf,
+    std::collections::BTreeMap<std::ffi::OsString, std::ffi::OsString>,
+);
 
 /// What keys gates during a run: the walk and stat cache, and the compiled input specs.
 #[derive(Debug)]
@@ -249,8 +256,10 @@ pub struct Keyer {
     index: Index,
     specs: HashMap<String, Spec>,
     outputs: Vec<Outputs>,
-    /// `version` outputs by (command, cwd, tools), so each runs once per run.
-    versions: Mutex<HashMap<VersionMemo, String>>,
+    /// `version` outputs by (command, shell, cwd, environment), so each runs once per run,
+    /// shared by every gate that would run it the same way.
+    /// Gates keyed at the same time wait for the one run of the command.
+    versions: Mutex<HashMap<VersionMemo, std::sync::Arc<std::sync::OnceLock<String>>>>,
     no_outputs: Outputs,
 }
 
@@ -386,7 +395,7 @@ impl Keyer {
             })
             .collect();
         if let Some(command) = &job.version {
-            let output = self.version(command, job, &tools);
+            let output = self.version(command, job);
             match tools.first_mut() {
                 Some(first) => first.version = Some(output),
                 None => tools.push(ToolId {
@@ -400,23 +409,23 @@ impl Keyer {
         tools
     }
 
-    /// The output of a `version` command, run once per run for the same tools and directory.
-    fn version(&self, command: &str, job: &Job, tools: &[ToolId]) -> String {
-        let memo = (command.to_owned(), job.cwd.clone(), tools.to_vec());
-        if let Some(known) = self
+    /// The output of a `version` command, run once per run for the same shell, directory and
+    /// environment.
+    fn version(&self, command: &str, job: &Job) -> String {
+        let memo = (
+            command.to_owned(),
+            job.shell.clone(),
+            job.cwd.clone(),
+            job.env.clone(),
+        );
+        let once = self
             .versions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&memo)
-        {
-            return known.clone();
-        }
-        let output = run_version(command, job);
-        self.versions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(memo, output.clone());
-        output
+            .entry(memo)
+            .or_default()
+            .clone();
+        once.get_or_init(|| run_version(command, job)).clone()
     }
 
     /// The input files whose content changed since `keyed` was taken (or that are gone):
@@ -469,25 +478,28 @@ fn run_version(command: &str, job: &Job) -> String {
         return "error: the shell is empty".into();
     };
     let child = child.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
-    let mut child = match child {
+    let child = match child {
         Ok(child) => child,
         Err(error) => return format!("error: cannot start `{command}`: {error}"),
     };
-    let started = std::time::Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() < VERSION_TIMEOUT => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return format!("error: `{command}` did not finish in {VERSION_TIMEOUT:?}");
-            }
+    // The output is read while the command runs (a probe that fills a pipe must not stall
+    // until the time limit); the limit kills it, and the reader then sees the pipes close.
+    let pid = child.id();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let finished = match receiver.recv_timeout(VERSION_TIMEOUT) {
+        Ok(finished) => finished,
+        Err(_) => {
+            // SAFETY: a plain signal to the child by pid. It was running when the receive
+            // timed out; only if it ended and was reaped in the instant since could the pid
+            // have been reused.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            return format!("error: `{command}` did not finish in {VERSION_TIMEOUT:?}");
         }
-    }
-    match child.wait_with_output() {
+    };
+    match finished {
         Ok(output) => {
             let mut text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
             let stderr = String::from_utf8_lossy(&output.stderr);

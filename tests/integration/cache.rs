@@ -2062,3 +2062,39 @@ fn a_run_killed_at_any_moment_leaves_a_cache_the_next_run_reads() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn a_version_command_runs_once_per_run_for_each_environment_it_runs_in() {
+    // Each run of the version command appends a line to `probes` (outside every input).
+    let test = Test::new()
+        .gates(
+            r#"
+vars { probe "echo probed >> probes; echo tool 1.0" }
+gate "a" { inputs "src/**"; version "${probe}"; run "true" }
+gate "b" { inputs "src/**"; version "${probe}"; requires "sh"; run "true" }
+gate "c" { inputs "src/**"; version "${probe}"; env MODE="other"; run "true" }
+"#,
+        )
+        .file("src/a.txt", "a\n");
+    test.run(&["run", "-j", "1"]).status(0);
+    // a and b share one run of the command (their tools differ, their environment does
+    // not); c's environment differs, so it gets its own.
+    assert_eq!(test.read("probes").lines().count(), 2);
+    test.run(&["run"]).status(0).stdout_has("cached  c");
+    assert_eq!(test.read("probes").lines().count(), 4);
+}
+
+#[test]
+fn a_version_command_that_prints_more_than_a_pipe_holds_does_not_stall() {
+    // 200 KB on stdout: more than a pipe buffers, so the output must be read while it runs
+    // (the test would take the 60 s limit otherwise, and the gate would be keyed on an error).
+    let test = Test::new()
+        .gates(
+            r#"gate "big" { inputs "src/**"; version "head -c 200000 /dev/zero | tr '\\0' x; echo"; run "true" }"#,
+        )
+        .file("src/a.txt", "a\n");
+    test.run(&["run"]).status(0).stdout_has("passed  big");
+    let explained = test.run(&["explain", "big"]);
+    explained.status(0).stdout_has("xxxxxxxx");
+    assert!(!explained.stdout.contains("did not finish"));
+}
