@@ -217,8 +217,12 @@ impl Ctx<'_> {
             description: syntax.description.map(|d| d.value),
             run,
             deps: syntax.deps,
-            requires: values(&syntax.requires),
-            version: syntax.version.map(|v| v.value),
+            requires: syntax
+                .requires
+                .iter()
+                .filter_map(|tool| self.substitute(tool))
+                .collect(),
+            version: syntax.version.as_ref().and_then(|v| self.substitute(v)),
             inputs,
             outputs,
             env,

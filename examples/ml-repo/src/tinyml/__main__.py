@@ -1,0 +1,7 @@
+"""`python -m tinyml`."""
+
+import sys
+
+from tinyml.cli import main
+
+sys.exit(main())
