@@ -123,6 +123,17 @@ pub enum Error {
         hint: Option<String>,
     },
 
+    #[error("exit code {code} is given twice (`{first}`, then `{again}`)")]
+    #[diagnostic(
+        code(gate::parse::exit_code_twice),
+        help("an exit code has one meaning per gate: keep it in one list")
+    )]
+    ExitCodeTwice {
+        code: i32,
+        first: &'static str,
+        again: &'static str,
+    },
+
     #[error("`{node}` is set twice")]
     #[diagnostic(code(gate::parse::duplicate_node), help("keep one of them"))]
     DuplicateNode { node: String },

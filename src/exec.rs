@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::{Blob, OutputFile};
 use crate::key::Keyed;
+use crate::model::Meaning;
 use crate::plan::{Job, SkipReason};
 
 /// How long a terminated process group gets to exit before it is killed.
@@ -47,8 +48,13 @@ pub enum Status {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// Run line `line` (0-based) exited with `code`.
-    Exit { line: usize, code: i32 },
+    /// Run line `line` (0-based) exited with `code`; `reason` is what the gate's
+    /// `fail-codes` says about it.
+    Exit {
+        line: usize,
+        code: i32,
+        reason: Option<String>,
+    },
     /// Run line `line` was killed by `signal`.
     Signal { line: usize, signal: i32 },
     /// The shell could not be started, or the log not written.
@@ -80,10 +86,17 @@ impl Status {
             Status::Failed(Failure::ModifiedInputs(files)) => {
                 format!("changed its own inputs: {}", files.join(", "))
             }
-            Status::Failed(Failure::Exit { line, code }) if *line > 0 => {
-                format!("exit code {code} (run line {})", line + 1)
+            Status::Failed(Failure::Exit { line, code, reason }) => {
+                let mut text = format!("exit code {code}");
+                if let Some(reason) = reason {
+                    text.push_str(": ");
+                    text.push_str(reason);
+                }
+                if *line > 0 {
+                    text.push_str(&format!(" (run line {})", line + 1));
+                }
+                text
             }
-            Status::Failed(Failure::Exit { code, .. }) => format!("exit code {code}"),
             Status::Failed(Failure::Signal { signal, .. }) => format!("killed by signal {signal}"),
             Status::Failed(Failure::Spawn(message)) => message.clone(),
             Status::Failed(Failure::Members(members)) => format!("failed: {}", members.join(", ")),
@@ -136,6 +149,58 @@ pub struct Outcome {
     pub log_digest: Option<Blob>,
     /// For a restore: the run that stored the result, when the entry says.
     pub producer: Option<String>,
+    /// What the gate's `facts` file held, for a pass or a restore.
+    pub facts: Option<Facts>,
+}
+
+/// A gate's facts: names and scalar values (strings, integers, booleans, null; other numbers
+/// as their decimal text, since the manifest holds integers only).
+pub type Facts = std::collections::BTreeMap<String, serde_json::Value>;
+
+/// The most a facts file may hold: it is copied into every manifest.
+pub const FACTS_LIMIT: u64 = 64 * 1024;
+
+/// Reads a `facts` file: a flat JSON object of scalars.
+pub fn read_facts(path: &Path) -> Result<Facts, String> {
+    use serde_json::Value;
+    let shown = path.display();
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("facts file {shown}: {e}"))?
+        .len();
+    if size > FACTS_LIMIT {
+        return Err(format!(
+            "facts file {shown} is {size} bytes, more than the {FACTS_LIMIT} a manifest takes"
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("facts file {shown}: {e}"))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "facts file {shown}:{}:{}: not JSON: {e}",
+            e.line(),
+            e.column()
+        )
+    })?;
+    let Value::Object(map) = value else {
+        return Err(format!(
+            "facts file {shown} is not a JSON object (write {{\"name\": value, ...}})"
+        ));
+    };
+    let mut facts = Facts::new();
+    for (name, value) in map {
+        let value = match value {
+            Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => {
+                Value::String(n.to_string())
+            }
+            Value::Array(_) | Value::Object(_) => {
+                return Err(format!(
+                    "facts file {shown}: `{name}` is not a scalar (facts are a flat object of strings, numbers, booleans and nulls)"
+                ));
+            }
+            scalar => scalar,
+        };
+        facts.insert(name, value);
+    }
+    Ok(facts)
 }
 
 impl Outcome {
@@ -159,6 +224,7 @@ impl Outcome {
             outputs: Vec::new(),
             log_digest: None,
             producer: None,
+            facts: None,
         }
     }
 }
@@ -277,8 +343,15 @@ async fn lines(
             },
         };
         let status = match status {
-            LineEnd::Exited(0) => continue,
-            LineEnd::Exited(code) => Status::Failed(Failure::Exit { line: index, code }),
+            LineEnd::Exited(code) => match job.exit_codes.meaning(code) {
+                Meaning::Ok => continue,
+                Meaning::Skip(reason) => Status::Skipped(SkipReason::ExitCode { code, reason }),
+                Meaning::Fail(reason) => Status::Failed(Failure::Exit {
+                    line: index,
+                    code,
+                    reason,
+                }),
+            },
             LineEnd::Signalled(signal) => Status::Failed(Failure::Signal {
                 line: index,
                 signal,

@@ -78,6 +78,10 @@ pub struct Material {
     pub outputs: Vec<String>,
     pub deps: BTreeMap<String, Hex>,
     pub platform: String,
+    /// The gate's exit-code map (`ok-codes`, `skip-codes`, `fail-codes`), canonical; empty
+    /// when it declares none, which leaves the encoding (and so every such key) unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exit_codes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -155,6 +159,10 @@ impl Material {
             h.0.update(key.0.as_bytes());
         }
         h.str(&self.platform);
+        if !self.exit_codes.is_empty() {
+            h.str("exit codes");
+            h.strs(&self.exit_codes);
+        }
         h.0.finalize()
     }
 }
@@ -330,6 +338,7 @@ impl Keyer {
             outputs: job.outputs.clone(),
             deps: deps.iter().map(|(n, k)| (n.clone(), Hex(*k))).collect(),
             platform: platform(),
+            exit_codes: job.exit_codes.canonical(),
         };
         let key = base.key_with(
             files
@@ -506,6 +515,7 @@ pub enum Change {
     Cwd,
     Outputs,
     Platform,
+    ExitCodes,
     InputsAdded(Vec<String>),
     InputsRemoved(Vec<String>),
     InputsChanged(Vec<String>),
@@ -610,6 +620,9 @@ pub fn diff(old: &Material, new: &Material) -> Vec<Change> {
     if old.platform != new.platform {
         changes.push(Change::Platform);
     }
+    if old.exit_codes != new.exit_codes {
+        changes.push(Change::ExitCodes);
+    }
     changes
 }
 
@@ -635,6 +648,7 @@ impl std::fmt::Display for Change {
             Change::Cwd => write!(f, "cwd changed"),
             Change::Outputs => write!(f, "outputs declaration changed"),
             Change::Platform => write!(f, "platform changed"),
+            Change::ExitCodes => write!(f, "exit-code map changed"),
             Change::InputsAdded(paths) => write!(f, "input added: {}", few(paths)),
             Change::InputsRemoved(paths) => write!(f, "input removed: {}", few(paths)),
             Change::InputsChanged(paths) => write!(f, "input changed: {}", few(paths)),
@@ -820,6 +834,7 @@ mod tests {
             outputs: Vec::new(),
             deps: BTreeMap::new(),
             platform: platform(),
+            exit_codes: Vec::new(),
         }
     }
 
@@ -850,6 +865,12 @@ mod tests {
         variants.push(m);
         let mut m = base.clone();
         m.cwd = "sub".into();
+        variants.push(m);
+        let mut m = base.clone();
+        m.exit_codes = vec!["ok 0 5".into()];
+        variants.push(m);
+        let mut m = base.clone();
+        m.exit_codes = vec!["ok 0 5".into(), "skip 3".into()];
         variants.push(m);
         let mut keys: Vec<Digest> = variants.iter().map(Material::key).collect();
         keys.push(base.key());

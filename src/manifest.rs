@@ -101,6 +101,9 @@ pub struct GateResult {
     pub pass_env: Vec<String>,
     /// `hash-env` variables with the digest of their value (`null`: unset).
     pub hash_env: BTreeMap<String, Option<Hex>>,
+    /// What the gate's `facts` file held (a pass or a restore of a gate that declares one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// A gate's inputs: how many, and the blake3 of their canonical list, which is kept in
@@ -321,6 +324,7 @@ pub fn build(context: &Context, run: &Run) -> Record {
                         (name.clone(), digest)
                     })
                     .collect(),
+                facts: outcome.facts.clone().filter(|_| passed),
             },
         );
         execution.insert(

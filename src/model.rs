@@ -3,12 +3,12 @@
 //! Guarantees: gate names are valid and unique, every `${var}` is defined, every glob compiles,
 //! no output or cwd escapes the root or enters `.gate/`, groups carry no execution settings.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Diagnostic, Error, FileId, Span, Spanned, did_you_mean};
-use crate::parse::{GateSyntax, Syntax, When};
+use crate::parse::{CodeKind, GateSyntax, Syntax, When};
 
 /// gate's state directory under the root; never an input, never an output.
 pub const STATE_DIR: &str = ".gate";
@@ -52,6 +52,63 @@ pub struct Gate {
     pub fix: bool,
     pub optional: bool,
     pub shell: Vec<String>,
+    pub exit_codes: ExitCodes,
+    /// A file (relative to the root) the gate writes: a flat JSON object of scalars that is
+    /// copied into the manifest.
+    pub facts: Option<PathBuf>,
+}
+
+/// What each exit code of a run line means: `ok-codes` (default: only 0), `skip-codes` and
+/// `fail-codes` (a reason for a code that fails anyway). Every other code fails the gate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExitCodes {
+    /// Codes that count as success; empty means only 0.
+    pub ok: BTreeSet<i32>,
+    /// Codes that end the gate skipped, with their reasons.
+    pub skip: BTreeMap<i32, Option<String>>,
+    /// Codes that fail the gate, with their reasons.
+    pub fail: BTreeMap<i32, Option<String>>,
+}
+
+/// What one exit code means to a gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Meaning {
+    Ok,
+    Skip(Option<String>),
+    Fail(Option<String>),
+}
+
+impl ExitCodes {
+    pub fn meaning(&self, code: i32) -> Meaning {
+        if let Some(reason) = self.skip.get(&code) {
+            Meaning::Skip(reason.clone())
+        } else if let Some(reason) = self.fail.get(&code) {
+            Meaning::Fail(reason.clone())
+        } else if self.ok.contains(&code) || (self.ok.is_empty() && code == 0) {
+            Meaning::Ok
+        } else {
+            Meaning::Fail(None)
+        }
+    }
+
+    /// A canonical description for the key (empty for the default map, so declaring nothing
+    /// leaves keys as they were): `ok 0 5`, `skip 3 no GPU`, `fail 4`.
+    pub fn canonical(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if !self.ok.is_empty() {
+            let codes: Vec<String> = self.ok.iter().map(i32::to_string).collect();
+            lines.push(format!("ok {}", codes.join(" ")));
+        }
+        for (word, map) in [("skip", &self.skip), ("fail", &self.fail)] {
+            for (code, reason) in map {
+                lines.push(match reason {
+                    Some(reason) => format!("{word} {code} {reason}"),
+                    None => format!("{word} {code}"),
+                });
+            }
+        }
+        lines
+    }
 }
 
 impl Gate {
@@ -153,8 +210,22 @@ impl Ctx<'_> {
         let is_group = syntax.run.is_empty();
         if is_group {
             const EXECUTION: &[&str] = &[
-                "cache", "cwd", "env", "fix", "hash-env", "inputs", "outputs", "pass-env",
-                "requires", "shell", "timeout", "version",
+                "cache",
+                "cwd",
+                "env",
+                "facts",
+                "fail-codes",
+                "fix",
+                "hash-env",
+                "inputs",
+                "ok-codes",
+                "outputs",
+                "pass-env",
+                "requires",
+                "shell",
+                "skip-codes",
+                "timeout",
+                "version",
             ];
             for node in syntax.nodes.iter().filter(|n| EXECUTION.contains(&n.value)) {
                 let error = Error::GroupProperty {
@@ -190,6 +261,10 @@ impl Ctx<'_> {
             let text = self.substitute(cwd)?;
             self.inside_root(&text, cwd.span, "`cwd`")
         });
+        let facts = syntax.facts.as_ref().and_then(|facts| {
+            let text = self.substitute(facts)?;
+            self.inside_root(&text, facts.span, "`facts`")
+        });
         let timeout =
             syntax
                 .timeout
@@ -208,6 +283,24 @@ impl Ctx<'_> {
                         None
                     }
                 });
+
+        let mut exit_codes = ExitCodes::default();
+        for list in &syntax.exit_codes {
+            let reason = list.reason.as_ref().map(|r| r.value.clone());
+            for code in &list.codes {
+                match list.kind {
+                    CodeKind::Ok => {
+                        exit_codes.ok.insert(code.value);
+                    }
+                    CodeKind::Skip => {
+                        exit_codes.skip.insert(code.value, reason.clone());
+                    }
+                    CodeKind::Fail => {
+                        exit_codes.fail.insert(code.value, reason.clone());
+                    }
+                }
+            }
+        }
 
         let values =
             |list: &[Spanned<String>]| list.iter().map(|s| s.value.clone()).collect::<Vec<_>>();
@@ -239,6 +332,8 @@ impl Ctx<'_> {
                 .shell
                 .map(|s| s.value)
                 .unwrap_or_else(|| shell.to_vec()),
+            exit_codes,
+            facts,
         }
     }
 

@@ -19,15 +19,19 @@ pub const GATE_NODES: &[&str] = &[
     "deps",
     "description",
     "env",
+    "facts",
+    "fail-codes",
     "fix",
     "hash-env",
     "inputs",
+    "ok-codes",
     "optional",
     "outputs",
     "pass-env",
     "requires",
     "run",
     "shell",
+    "skip-codes",
     "tags",
     "timeout",
     "version",
@@ -69,8 +73,40 @@ pub struct GateSyntax {
     pub fix: Option<Spanned<bool>>,
     pub optional: Option<Spanned<bool>>,
     pub shell: Option<Spanned<Vec<String>>>,
+    /// A JSON file of scalars the gate writes, copied into the manifest.
+    pub facts: Option<Spanned<String>>,
+    /// `ok-codes`, `skip-codes` and `fail-codes`, in order (validated: 0..=255, no code twice).
+    pub exit_codes: Vec<CodesSyntax>,
     /// Every child node by name, in order, for checks that depend on which nodes were written.
     pub nodes: Vec<Spanned<&'static str>>,
+}
+
+/// What an exit code means to a gate, as `ok-codes`, `skip-codes` and `fail-codes` say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CodeKind {
+    /// The run line succeeded (the next one runs).
+    Ok,
+    /// The gate ends skipped, with the reason.
+    Skip,
+    /// The gate fails (as for any code not listed), with the reason.
+    Fail,
+}
+
+/// One `ok-codes` / `skip-codes` / `fail-codes` node.
+#[derive(Debug, Clone)]
+pub struct CodesSyntax {
+    pub kind: CodeKind,
+    pub codes: Vec<Spanned<i32>>,
+    pub reason: Option<Spanned<String>>,
+}
+
+/// The node that gives an exit code this meaning.
+pub fn node_name(kind: CodeKind) -> &'static str {
+    match kind {
+        CodeKind::Ok => "ok-codes",
+        CodeKind::Skip => "skip-codes",
+        CodeKind::Fail => "fail-codes",
+    }
 }
 
 /// One `when` condition as written.
@@ -210,11 +246,14 @@ impl Ctx<'_> {
             fix: None,
             optional: None,
             shell: None,
+            facts: None,
+            exit_codes: Vec::new(),
             nodes: Vec::new(),
         };
         for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
             self.gate_child(child, &mut gate);
         }
+        self.overlapping_codes(&gate);
         Some(gate)
     }
 
@@ -256,6 +295,9 @@ impl Ctx<'_> {
             "hash-env" => gate.hash_env.extend(self.strings(node, "variable names")),
             "tags" => gate.tags.extend(self.strings(node, "tags")),
             "env" => gate.env.extend(self.pairs(node)),
+            "ok-codes" => gate.exit_codes.push(self.codes(node, CodeKind::Ok)),
+            "skip-codes" => gate.exit_codes.push(self.codes(node, CodeKind::Skip)),
+            "fail-codes" => gate.exit_codes.push(self.codes(node, CodeKind::Fail)),
             "when" => {
                 if let Some(when) = self.when(node) {
                     gate.when.push(when);
@@ -265,6 +307,7 @@ impl Ctx<'_> {
             "version" if single(self, first) => gate.version = self.one_value(node, false),
             "timeout" if single(self, first) => gate.timeout = self.one_value(node, false),
             "cwd" if single(self, first) => gate.cwd = self.one_value(node, false),
+            "facts" if single(self, first) => gate.facts = self.one_value(node, false),
             "cache" if single(self, first) => gate.cache = self.one_bool(node),
             "fix" if single(self, first) => gate.fix = self.one_bool(node),
             "optional" if single(self, first) => gate.optional = self.one_bool(node),
@@ -272,6 +315,94 @@ impl Ctx<'_> {
             _ => {}
         }
         self.no_children(node);
+    }
+
+    /// `ok-codes 0 5`, `skip-codes 3 reason="..."`, `fail-codes 4 reason="..."`: integers in
+    /// 0..=255, and for skip and fail an optional `reason`.
+    fn codes(&mut self, node: &KdlNode, kind: CodeKind) -> CodesSyntax {
+        let name = node.name().value();
+        let mut codes = CodesSyntax {
+            kind,
+            codes: Vec::new(),
+            reason: None,
+        };
+        let allowed: &[&str] = if kind == CodeKind::Ok {
+            &[]
+        } else {
+            &["reason"]
+        };
+        for entry in node.entries() {
+            if let Some(property) = entry.name() {
+                match (property.value(), entry.value()) {
+                    ("reason", KdlValue::String(text)) if kind != CodeKind::Ok => {
+                        codes.reason = Some(Spanned::new(text.clone(), self.span(entry.span())));
+                    }
+                    ("reason", _) if kind != CodeKind::Ok => {
+                        self.wrong_type(name, entry, "a string as `reason`")
+                    }
+                    _ if allowed.is_empty() => {
+                        let error = Error::UnknownProperty {
+                            name: property.value().to_owned(),
+                            node: name.to_owned(),
+                            hint: Some(format!("`{name}` takes exit codes only: `{name} 0 5`")),
+                        };
+                        self.error(error, property.span(), "unknown property");
+                    }
+                    _ => self.unknown_property(name, property, allowed),
+                }
+                continue;
+            }
+            match entry.value() {
+                KdlValue::Integer(code) if (0..=255).contains(code) => {
+                    let code = i32::try_from(*code).unwrap_or_default();
+                    codes
+                        .codes
+                        .push(Spanned::new(code, self.span(entry.span())));
+                }
+                _ => {
+                    let error = Error::BadValue {
+                        node: name.to_owned(),
+                        expected: "exit codes: integers from 0 to 255".into(),
+                        hint: entry
+                            .value()
+                            .as_string()
+                            .filter(|text| text.parse::<u8>().is_ok())
+                            .map(|text| format!("write the number without quotes: `{text}`")),
+                    };
+                    self.error(error, entry.span(), "not an exit code");
+                }
+            }
+        }
+        if codes.codes.is_empty() && !node.entries().iter().any(|e| e.name().is_none()) {
+            let error = Error::BadValue {
+                node: name.to_owned(),
+                expected: "one or more exit codes (integers from 0 to 255)".into(),
+                hint: Some(format!("{name} 3")),
+            };
+            self.error(error, node.span(), "no exit code given");
+        }
+        codes
+    }
+
+    /// An exit code may have one meaning per gate.
+    fn overlapping_codes(&mut self, gate: &GateSyntax) {
+        let mut seen: Vec<(i32, CodeKind, Span)> = Vec::new();
+        for list in &gate.exit_codes {
+            for code in &list.codes {
+                if let Some((_, kind, first)) = seen.iter().find(|(c, _, _)| *c == code.value) {
+                    let error = Error::ExitCodeTwice {
+                        code: code.value,
+                        first: node_name(*kind),
+                        again: node_name(list.kind),
+                    };
+                    let diagnostic = Diagnostic::at(error, code.span, "given again here")
+                        .note(*first, "first given here");
+                    self.diagnostics.push(diagnostic);
+                } else {
+                    seen.push((code.value, list.kind, code.span));
+                }
+            }
+        }
     }
 
     fn duplicate(&mut self, node: &KdlNode, first: Span) {

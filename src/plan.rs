@@ -108,6 +108,10 @@ pub struct Job {
     pub outputs: Vec<String>,
     pub cache: bool,
     pub fix: bool,
+    /// What each exit code of a run line means (part of the key when declared).
+    pub exit_codes: crate::model::ExitCodes,
+    /// The `facts` file, absolute.
+    pub facts: Option<PathBuf>,
 }
 
 impl Job {
@@ -141,6 +145,11 @@ pub enum SkipReason {
     MissingTool(Vec<String>),
     Condition(String),
     Dependency(String),
+    /// A run line exited with a code the gate's `skip-codes` lists.
+    ExitCode {
+        code: i32,
+        reason: Option<String>,
+    },
 }
 
 impl std::fmt::Display for SkipReason {
@@ -149,6 +158,10 @@ impl std::fmt::Display for SkipReason {
             SkipReason::MissingTool(tools) => write!(f, "missing tool {}", tools.join(", ")),
             SkipReason::Condition(condition) => write!(f, "condition ({condition})"),
             SkipReason::Dependency(dep) => write!(f, "dependency {dep} skipped"),
+            SkipReason::ExitCode { code, reason } => match reason {
+                Some(reason) => write!(f, "exit code {code}: {reason}"),
+                None => write!(f, "exit code {code}"),
+            },
         }
     }
 }
@@ -328,5 +341,7 @@ fn job(graph: &Graph, name: &str, context: &Context) -> Decision {
         outputs: gate.outputs.clone(),
         cache: gate.cache,
         fix: gate.fix,
+        exit_codes: gate.exit_codes.clone(),
+        facts: gate.facts.as_ref().map(|f| context.root.join(f)),
     }))
 }

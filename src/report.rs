@@ -1012,6 +1012,7 @@ pub(crate) mod fixture {
                     env: BTreeMap::new(),
                     pass_env: Vec::new(),
                     hash_env: BTreeMap::new(),
+                    facts: None,
                 },
             );
             execution.insert(

@@ -248,6 +248,12 @@ impl Task {
                 outcome.outputs = entry.outputs.clone();
                 outcome.log_digest = entry.log.clone();
                 outcome.producer = entry.run.clone();
+                if let Some(path) = &task.job.facts {
+                    match exec::read_facts(path) {
+                        Ok(facts) => outcome.facts = Some(facts),
+                        Err(warning) => outcome.notes.push(warning),
+                    }
+                }
                 task.replay(&entry, &mut outcome).await;
                 outcome.duration = start.elapsed();
                 return outcome;
@@ -312,6 +318,7 @@ impl Task {
             outcome.keyed = Some(Arc::new(rekeyed));
         }
         outcome.exit = after.exit;
+        outcome.facts = after.facts;
         outcome.outputs = after.outputs;
         outcome.log_digest = after.log;
         outcome.notes.extend(after.notes);
@@ -361,11 +368,13 @@ impl Task {
             printed: std::fs::metadata(&self.log).is_ok_and(|m| m.len() > self.headers()),
             exit: match &status {
                 Status::Passed => Some(0),
-                Status::Failed(Failure::Exit { code, .. }) => Some(*code),
+                Status::Failed(Failure::Exit { code, .. })
+                | Status::Skipped(SkipReason::ExitCode { code, .. }) => Some(*code),
                 _ => None,
             },
             outputs: Vec::new(),
             log: None,
+            facts: None,
         };
         // A check must not edit what it checks; a fix gate may, and its edits are seen by
         // what runs after it.
@@ -373,6 +382,14 @@ impl Task {
             let changed = self.keyer.changed(keyed);
             if !changed.is_empty() && !self.job.fix && status == Status::Passed {
                 status = Status::Failed(Failure::ModifiedInputs(changed));
+            }
+        }
+        // A gate that declares facts must leave them readable: a pass without them fails
+        // (and is not stored), so a cached pass always has facts to restore.
+        if let Some(path) = self.job.facts.as_ref().filter(|_| status == Status::Passed) {
+            match exec::read_facts(path) {
+                Ok(facts) => after.facts = Some(facts),
+                Err(message) => status = Status::Failed(Failure::Spawn(message)),
             }
         }
         // What depends on a fix gate depends on the files as it left them: its key for them
@@ -485,6 +502,7 @@ struct After {
     exit: Option<i32>,
     outputs: Vec<OutputFile>,
     log: Option<Blob>,
+    facts: Option<exec::Facts>,
 }
 
 /// Runs blocking work (hashing, file copies) off the scheduler's thread.
@@ -544,6 +562,13 @@ fn settled_status(
                     dep: dep.gate.clone(),
                     because: dep.status.word(),
                 })
+            } else if let Some(dep) = deps
+                .iter()
+                .find(|o| matches!(o.status, Status::Skipped(SkipReason::ExitCode { .. })))
+            {
+                // Skipped while it ran (`skip-codes`): what needs it is skipped too, as it
+                // would be for a skip decided before the run.
+                Some(Status::Skipped(SkipReason::Dependency(dep.gate.clone())))
             } else if cancel.is_cancelled() {
                 Some(Status::Cancelled)
             } else {

@@ -4,6 +4,7 @@
 mod attest;
 mod cache;
 mod errors;
+mod exit_codes;
 mod language;
 mod manifest;
 mod reports;

@@ -635,3 +635,62 @@ fn dirty_means_the_run_did_not_read_exactly_the_commit() {
     test.write("src/new.txt", b"read by build\n");
     assert_eq!(dirty(&test), true, "an untracked file a gate reads");
 }
+
+#[test]
+fn facts_are_copied_into_the_gate_result_and_come_back_with_a_restore() {
+    let test = Test::new().gates(
+        r##"
+        gate "train" {
+            run #"mkdir -p out && printf '{"final_loss": 0.1875, "epochs": 30, "ok": true, "note": null, "sha": "ab12"}' > out/summary.json"#
+            inputs "gates.kdl"
+            outputs "out"
+            facts "out/summary.json"
+        }
+        "##,
+    );
+    let expected = serde_json::json!({
+        "epochs": 30,
+        "final_loss": "0.1875",
+        "note": null,
+        "ok": true,
+        "sha": "ab12",
+    });
+    let first = run(&test, &["run"], 0);
+    assert_eq!(first["result"]["gates"]["train"]["facts"], expected);
+    std::fs::remove_dir_all(test.path("out")).unwrap();
+    let second = run(&test, &["run"], 0);
+    assert_eq!(second["execution"]["train"]["status"], "cached");
+    assert_eq!(second["result"]["gates"]["train"]["facts"], expected);
+    test.run(&["verify"]).status(0);
+}
+
+#[test]
+fn a_pass_without_readable_facts_fails_and_is_not_cached() {
+    for (body, reason) in [
+        ("", "No such file"),
+        ("[1, 2]", "is not a JSON object"),
+        (r#"{"loss": [1]}"#, "`loss` is not a scalar"),
+        ("{oops", "not JSON"),
+    ] {
+        let test = Test::new().file("facts.json", body).gates(
+            r#"
+            gate "g" {
+                run "test -s facts.json || rm -f facts.json"
+                inputs "gates.kdl"
+                facts "facts.json"
+            }
+            "#,
+        );
+        let manifest = run(&test, &["run"], 1);
+        let result = &manifest["result"]["gates"]["g"];
+        assert_eq!(result["outcome"], "failed", "{body}");
+        let text = result["reason"].as_str().unwrap_or_default();
+        assert!(
+            text.contains("facts file") && text.contains(reason),
+            "{body}: {text}"
+        );
+        assert!(result.get("facts").is_none());
+        // Not stored: the next run runs it again.
+        test.run(&["run"]).status(1).stdout_has("failed  g");
+    }
+}
