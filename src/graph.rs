@@ -289,6 +289,30 @@ fn execution(children: &mut kdl::KdlDocument, gate: &Gate) {
     field(children, "timeout", gate.timeout.map(crate::exec::human));
     field(children, "cache", [gate.cache]);
     field(children, "fix", [gate.fix]);
+    // Extensions, written only when declared so graphs without them read as before.
+    let codes = &gate.exit_codes;
+    field(
+        children,
+        "ok-codes",
+        codes.ok.iter().map(|c| i128::from(*c)),
+    );
+    for (name, map) in [("skip-codes", &codes.skip), ("fail-codes", &codes.fail)] {
+        for (code, reason) in map {
+            let mut node = KdlNode::new(name);
+            node.push(KdlEntry::new(i128::from(*code)));
+            if let Some(reason) = reason {
+                node.push(KdlEntry::new_prop("reason", reason.clone()));
+            }
+            children.nodes_mut().push(node);
+        }
+    }
+    field(
+        children,
+        "facts",
+        gate.facts
+            .as_ref()
+            .map(|f| f.to_string_lossy().into_owned()),
+    );
 }
 
 /// A node `name` with `values` as arguments, left out when there are none.

@@ -1,4 +1,5 @@
-//! The per-gate exit-code map: `ok-codes`, `skip-codes` and `fail-codes`.
+//! Language extensions: the per-gate exit-code map (`ok-codes`, `skip-codes`, `fail-codes`)
+//! and `facts`, as the graph reads them.
 
 use crate::test::Test;
 
@@ -136,4 +137,44 @@ fn a_group_cannot_have_an_exit_code_map() {
     test.run(&["check"])
         .status(2)
         .stderr_has("a group (a gate without `run`) cannot have `ok-codes`");
+}
+
+#[test]
+fn the_canonical_graph_keeps_the_map_and_facts_and_reads_back() {
+    let test = Test::new().gates(
+        r#"
+        gate "g" {
+            run "true"
+            ok-codes 5 0
+            skip-codes 3 reason="no GPU"
+            fail-codes 4
+            facts "./out/facts.json"
+        }
+        "#,
+    );
+    let output = test.run(&["graph", "--format", "kdl"]);
+    output
+        .status(0)
+        .stdout_has("    ok-codes 0 5\n")
+        .stdout_has("    skip-codes 3 reason=\"no GPU\"\n")
+        .stdout_has("    fail-codes 4\n")
+        .stdout_has("    facts \"out/facts.json\"\n");
+    let canonical = output.stdout.clone();
+    test.write("gates.kdl", canonical.as_bytes());
+    test.run(&["check"]).status(0);
+    test.run(&["graph", "--format", "kdl"])
+        .status(0)
+        .stdout(&canonical);
+}
+
+#[test]
+fn facts_outside_the_root_or_on_a_group_are_errors() {
+    let test = Test::new().gates(
+        "gate \"g\" {\n    run \"true\"\n    facts \"../facts.json\"\n}\ngate \"all\" {\n    deps \"g\"\n    facts \"f.json\"\n}\n",
+    );
+    test.run(&["check"])
+        .status(2)
+        .stderr_has("`../facts.json` is outside the root")
+        .stderr_has("gates.kdl:3:11")
+        .stderr_has("a group (a gate without `run`) cannot have `facts`");
 }

@@ -7,6 +7,7 @@ mod errors;
 mod exit_codes;
 mod language;
 mod manifest;
+mod ml;
 mod reports;
 mod repository;
 mod run;

@@ -58,8 +58,11 @@ fn the_ci_group_holds_the_four_rust_gates() {
 #[test]
 fn the_basics_example_runs_as_documented() {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/basics/gates.kdl");
-    let test =
-        crate::test::Test::new().file("gates.kdl", &std::fs::read_to_string(source).unwrap());
+    // The example shows hadolint missing; .ci/run installs it for the ML example's tests, so
+    // it is taken off PATH here.
+    let test = crate::test::Test::new()
+        .env("PATH", &path_without("hadolint"))
+        .file("gates.kdl", &std::fs::read_to_string(source).unwrap());
     let output = test.run(&["run"]);
     output
         .status(0)
@@ -68,20 +71,22 @@ fn the_basics_example_runs_as_documented() {
         .stdout_has("failed  flaky-docs  [T]  exit code 1 (optional)")
         .stdout_has("passed  ci");
     assert_eq!(test.read("artifacts/report.txt"), "ok\n");
-    // hadolint is not installed here; --strict turns its skip into a failure.
-    if which_hadolint().is_none() {
-        test.run(&["run", "--strict"])
-            .status(1)
-            .stdout_has("strict: a missing tool is a failure: hadolint");
-    }
+    // hadolint is not on PATH here; --strict turns its skip into a failure.
+    test.run(&["run", "--strict"])
+        .status(1)
+        .stdout_has("strict: a missing tool is a failure: hadolint");
 }
 
-fn which_hadolint() -> Option<()> {
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .find(|dir| dir.join("hadolint").is_file())
-            .map(|_| ())
-    })
+/// This process's PATH without the directories that hold `tool`.
+fn path_without(tool: &str) -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let kept: Vec<_> = std::env::split_paths(&path)
+        .filter(|dir| !dir.join(tool).exists())
+        .collect();
+    std::env::join_paths(kept)
+        .expect("PATH entries join")
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Validates `instance` against a schema file of `schemas/` with a real JSON Schema validator.
