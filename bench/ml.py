@@ -2,14 +2,13 @@
 """Time gate against nox and make on the Python ML example (examples/ml-repo).
 
     PATH=/work/venv-e2e/bin:$PATH python3 bench/ml.py [--gate PATH] [--reps 5]
-        [--tools gate,gate-md,gate-nv,nox,nox-j,make] [--report bench/REPORT.md]
+        [--tools gate,gate-nv,nox,nox-j,make] [--report bench/REPORT.md]
         [--workdir DIR] [--keep]
 
 Every tool gets its own copy of the example (a fresh git repository, one commit, with tasks/
 beside it) and runs the same checks with the same executables from PATH:
 
   gate     `gate run all -q` with the example's gates.kdl (one gate per CPU at a time)
-  gate-md  the same, each Python tool's `version` probe an importlib.metadata lookup
   gate-nv  the same, no `version` probes at all (what the runner itself costs)
   nox      `nox` with bench/ml/noxfile.py (the sessions those gates replace; venv_backend="none")
   nox-j    the same with `-j <CPUs>`
@@ -51,8 +50,8 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 from run import ForeignCpu, capture, loadavg  # noqa: E402
 
-TOOLS = ("gate", "gate-md", "gate-nv", "nox", "nox-j", "make")
-GATES = ("gate", "gate-md", "gate-nv")
+TOOLS = ("gate", "gate-nv", "nox", "nox-j", "make")
+GATES = ("gate", "gate-nv")
 SCENARIOS = ("cold", "cached", "edit")
 SCEN_LABEL = {"cold": "cold (empty cache)", "cached": "fully cached (second run)", "edit": "after one test-file edit"}
 RUN_TIMEOUT = 1800  # seconds, for one tool invocation
@@ -122,17 +121,9 @@ def make_copy(tool: str, example: Path, workdir: Path) -> Path:
     shutil.copytree(example, root, ignore=COPY_IGNORE, symlinks=True)
     if (REPO / "tasks").is_dir():
         shutil.copytree(REPO / "tasks", top / "tasks", ignore=COPY_IGNORE)
-    if tool in GATES:
+    if tool == "gate-nv":
         for kdl in (top / "tasks").glob("*.kdl"):
-            text = kdl.read_text()
-            fixed = substitute_literal_vars(text)
-            if fixed != text:
-                REWRITTEN.add(kdl.name)
-            if tool == "gate-md":
-                fixed = metadata_versions(fixed)
-            if tool == "gate-nv":
-                fixed = re.sub(r"(?m)^(\s*)version ", r"\1// version ", fixed)
-            kdl.write_text(fixed)
+            kdl.write_text(re.sub(r"(?m)^(\s*)version ", r"\1// version ", kdl.read_text()))
     if tool in ("nox", "nox-j"):
         shutil.copy2(BENCH / "ml" / "noxfile.py", root / "noxfile.py")
     if tool == "make":
@@ -141,49 +132,6 @@ def make_copy(tool: str, example: Path, workdir: Path) -> Path:
     git(top, "add", "-A")
     git(top, "commit", "-q", "-m", "example")
     return root
-
-
-# `version` commands of Python tools that start the whole tool (semgrep --version takes
-# seconds), and the distribution whose installed version says the same thing.
-PYTHON_DISTS = {
-    "mypy --version": "mypy",
-    "python -m pytest --version": "pytest",
-    "coverage --version": "coverage",
-    "pdoc --version": "pdoc",
-    "python -m build --version": "build",
-    "bandit --version": "bandit",
-    "semgrep --version": "semgrep",
-    "detect-secrets --version": "detect-secrets",
-    'python -I -c \\"import numpy; print(numpy.__version__)\\"': "numpy",
-}
-
-
-# gate substitutes `${name}` in run, env, inputs, outputs and cwd only. Where a preset writes
-# `requires "${python}"` or a `version` command with `${python}` (meant as the var), the copy
-# gets the var's default value written out, so the gates run instead of being skipped for a
-# missing tool named `${python}`. The report says when this happened.
-LITERAL_VARS = {"${python}": "python", "${ml-framework}": "numpy"}
-REWRITTEN: set[str] = set()
-
-
-def substitute_literal_vars(kdl: str) -> str:
-    lines = []
-    for line in kdl.splitlines(keepends=True):
-        if line.lstrip().startswith(("requires ", "version ")):
-            for var, value in LITERAL_VARS.items():
-                line = line.replace(var, value)
-        lines.append(line)
-    return "".join(lines)
-
-
-def metadata_versions(kdl: str) -> str:
-    """The gate-md variant: each Python tool's `version` asks importlib.metadata for the
-    installed distribution's version (one short interpreter start) instead of starting the
-    tool. Same information for the key, a fraction of the time."""
-    for command, dist in PYTHON_DISTS.items():
-        probe = f'python -I -c \\"import importlib.metadata as m; print(m.version(\'{dist}\'))\\"'
-        kdl = kdl.replace(f'version "{command}"', f'version "{probe}"')
-    return kdl
 
 
 def reset(root: Path) -> None:
@@ -326,8 +274,6 @@ def render(args, res: Results, tools: list[str], start_load: str, end_load: str,
         shown = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(command(tool, args)))
         what = {
             "gate": "the example's gates.kdl and `tasks/*.kdl` as committed",
-            "gate-md": "the same, except that each Python tool's `version` command asks `importlib.metadata` "
-                       "(`python -I -c \"import importlib.metadata as m; print(m.version('semgrep'))\"`) instead of starting the tool",
             "gate-nv": "the same with every `version` line commented out: what gate itself costs (a diagnostic, not a setup to use: "
                        "an upgraded Python tool whose console script is byte-identical would not rerun its gates)",
             "nox": "`bench/ml/noxfile.py`: one session per gate, the same commands and environment variables, `venv_backend=\"none\"`",
@@ -343,8 +289,6 @@ def render(args, res: Results, tools: list[str], start_load: str, end_load: str,
         "cached: the same command again; edit: one test function appended to "
         f"`{args.edit_file}`, then the command.",
         f"- gate after the edit ran: {', '.join(res.gate_edit_ran) or 'nothing'} (the rest restored from the cache).",
-        *([f"- Workaround: {', '.join(sorted(REWRITTEN))} write `${{python}}` in `requires`/`version`, which gate does not substitute; "
-           "the benchmark's copies write `python` there (the var's value) so those gates run."] if REWRITTEN else []),
         f"- {args.reps} repetitions, tool order rotated each repetition; each cell is the median (min–max) of wall-clock seconds.",
         "",
         "### Results",

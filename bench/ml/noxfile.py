@@ -103,6 +103,9 @@ def build(session: nox.Session) -> None:
     session.run(PYTHON, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--no-compile",
                 "--disable-pip-version-check", "--target", target, *wheels, env=env)
     session.run(f"{target}/bin/{PACKAGE}", "--version", env={"PYTHONPATH": target, **env})
+    shutil.rmtree("build", ignore_errors=True)
+    for info in Path("src").glob("*.egg-info"):
+        shutil.rmtree(info)
 
 
 @nox.session(tags=["security"], allow_parallel=True)
