@@ -213,9 +213,10 @@ def fmt(xs: list[float] | None) -> str:
 
 
 def tool_version(tool: str, args: argparse.Namespace) -> str:
-    if tool == "gate":
-        return capture([args.gate, "--version"])
-    if tool == "nox":
+    if tool in GATES:
+        built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.stat(args.gate).st_mtime))
+        return f"{capture([args.gate, '--version'])} (`{args.gate}`, built {built})"
+    if tool in ("nox", "nox-j"):
         return "nox " + capture(["nox", "--version"])
     return capture(["make", "--version"])
 
@@ -235,7 +236,7 @@ def machine_lines(args: argparse.Namespace, start_load: str, end_load: str, tool
         f"- load average (1, 5, 15 min): {start_load} when the run started, {end_load} when it ended",
         f"- python: {platform.python_version()}; tools from `{shutil.which('ruff') and Path(shutil.which('ruff')).parent}`",
     ]
-    for t in tools:
+    for t in dict.fromkeys({"gate-nv": "gate", "nox-j": "nox"}.get(x, x) for x in tools):
         lines.append(f"- {t}: {tool_version(t, args)}")
     lines.append(f"- repository at {head}; example `{args.example.relative_to(REPO) if args.example.is_relative_to(REPO) else args.example}`")
     # The versions pip installed (semgrep --version alone waits on a network version check).
