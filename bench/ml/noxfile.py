@@ -29,7 +29,14 @@ PACKAGE = "tinyml"
 LINT_PATHS = ["src", "tests", "audit"]
 ART = "artifacts"
 COVERAGE_FILE = f"{ART}/test/.coverage"
-SECRETS_PATHS = ["src", "tests", "audit", "Dockerfile", "pyproject.toml", ".pre-commit-config.yaml"]
+SECRETS_PATHS = [
+    "src",
+    "tests",
+    "audit",
+    "Dockerfile",
+    "pyproject.toml",
+    ".pre-commit-config.yaml",
+]
 NO_PYC = {"PYTHONDONTWRITEBYTECODE": "1"}
 
 
@@ -67,9 +74,19 @@ def tests(session: nox.Session) -> None:
         **NO_PYC,
     }
     session.run(
-        PYTHON, "-m", "pytest", "-p", "pytest_cov", "-p", "no:cacheprovider",
-        "--cov", "--cov-report=", "--cov-fail-under=0", f"--junitxml={ART}/test/junit.xml",
-        env=env, success_codes=[0, 5],
+        PYTHON,
+        "-m",
+        "pytest",
+        "-p",
+        "pytest_cov",
+        "-p",
+        "no:cacheprovider",
+        "--cov",
+        "--cov-report=",
+        "--cov-fail-under=0",
+        f"--junitxml={ART}/test/junit.xml",
+        env=env,
+        success_codes=[0, 5],
     )
 
 
@@ -78,7 +95,15 @@ def coverage(session: nox.Session) -> None:
     """The coverage floor from pyproject.toml, applied to the tests session's data."""
     need(session, "coverage")
     env = {"COVERAGE_FILE": COVERAGE_FILE}
-    session.run("coverage", "xml", "-q", "-o", f"{ART}/coverage/coverage.xml", "--fail-under=0", env=env)
+    session.run(
+        "coverage",
+        "xml",
+        "-q",
+        "-o",
+        f"{ART}/coverage/coverage.xml",
+        "--fail-under=0",
+        env=env,
+    )
     session.run("coverage", "report", env=env)
 
 
@@ -87,7 +112,13 @@ def docs(session: nox.Session) -> None:
     """API documentation with pdoc, into artifacts/docs (release only, as in gates.kdl)."""
     need(session, "pdoc", PYTHON)
     shutil.rmtree(f"{ART}/docs", ignore_errors=True)
-    session.run("pdoc", "--output-directory", f"{ART}/docs", PACKAGE, env={"PYTHONPATH": "src", **NO_PYC})
+    session.run(
+        "pdoc",
+        "--output-directory",
+        f"{ART}/docs",
+        PACKAGE,
+        env={"PYTHONPATH": "src", **NO_PYC},
+    )
 
 
 @nox.session(tags=["python", "release"], default=False)
@@ -97,12 +128,29 @@ def build(session: nox.Session) -> None:
     env = {"SOURCE_DATE_EPOCH": "315532800", **NO_PYC}
     shutil.rmtree(f"{ART}/dist", ignore_errors=True)
     shutil.rmtree("build", ignore_errors=True)
-    session.run(PYTHON, "-m", "build", "--no-isolation", "--outdir", f"{ART}/dist", ".", env=env)
+    session.run(
+        PYTHON, "-m", "build", "--no-isolation", "--outdir", f"{ART}/dist", ".", env=env
+    )
     target = session.create_tmp()
     wheels = [str(w) for w in Path(f"{ART}/dist").glob("*.whl")]
-    session.run(PYTHON, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--no-compile",
-                "--disable-pip-version-check", "--target", target, *wheels, env=env)
-    session.run(f"{target}/bin/{PACKAGE}", "--version", env={"PYTHONPATH": target, **env})
+    session.run(
+        PYTHON,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--no-index",
+        "--no-compile",
+        "--disable-pip-version-check",
+        "--target",
+        target,
+        *wheels,
+        env=env,
+    )
+    session.run(
+        f"{target}/bin/{PACKAGE}", "--version", env={"PYTHONPATH": target, **env}
+    )
     shutil.rmtree("build", ignore_errors=True)
     for info in Path("src").glob("*.egg-info"):
         shutil.rmtree(info)
@@ -120,24 +168,43 @@ def semgrep(session: nox.Session) -> None:
     """semgrep with the repository's rules only; no metrics, no registry, no version check."""
     need(session, "semgrep")
     env = {"SEMGREP_SEND_METRICS": "off", "SEMGREP_ENABLE_VERSION_CHECK": "0"}
-    session.run("semgrep", "scan", "--config", "semgrep/rules.yml", "--metrics=off",
-                "--disable-version-check", "--error", "--quiet", "src", "audit", env=env)
+    session.run(
+        "semgrep",
+        "scan",
+        "--config",
+        "semgrep/rules.yml",
+        "--metrics=off",
+        "--disable-version-check",
+        "--error",
+        "--quiet",
+        "src",
+        "audit",
+        env=env,
+    )
 
 
 @nox.session(tags=["fast", "security"], allow_parallel=True)
 def secrets(session: nox.Session) -> None:
     """detect-secrets: nothing beyond the committed baseline (which this never rewrites)."""
     need(session, "detect-secrets")
-    out = session.run("detect-secrets", "scan", "--all-files", *SECRETS_PATHS, silent=True)
+    out = session.run(
+        "detect-secrets", "scan", "--all-files", *SECRETS_PATHS, silent=True
+    )
 
     def pairs(results: dict) -> set[tuple[str, str, str]]:
-        return {(f, s["type"], s["hashed_secret"]) for f, found in results.items() for s in found}
+        return {
+            (f, s["type"], s["hashed_secret"])
+            for f, found in results.items()
+            for s in found
+        }
 
     new = json.loads(str(out))["results"]
     old = json.loads(Path(".secrets.baseline").read_text())["results"]
     extra = sorted(pairs(new) - pairs(old))
     if extra:
-        session.error("; ".join(f"{f}: {t} not in .secrets.baseline" for f, t, _ in extra))
+        session.error(
+            "; ".join(f"{f}: {t} not in .secrets.baseline" for f, t, _ in extra)
+        )
 
 
 @nox.session(name="pip-audit", tags=["security"])
@@ -146,7 +213,7 @@ def pip_audit(session: nox.Session) -> None:
     import os
 
     if os.environ.get("GATE_AUDIT") != "1":
-        session.skip("condition (env GATE_AUDIT is not \"1\")")
+        session.skip('condition (env GATE_AUDIT is not "1")')
     need(session, "pip-audit")
     session.run("pip-audit", "--strict", "--requirement", "requirements.txt")
 
@@ -170,8 +237,12 @@ def train_smoke(session: nox.Session) -> None:
     """A short seeded training run: real numpy, a checkpoint and metrics."""
     need(session, PYTHON)
     env = {
-        "PYTHONPATH": "src", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **NO_PYC,
+        "PYTHONPATH": "src",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        **NO_PYC,
     }
     guard = (
         "import importlib.util, pathlib, sys; spec = importlib.util.find_spec(sys.argv[1]); "
@@ -181,8 +252,21 @@ def train_smoke(session: nox.Session) -> None:
     )
     session.run(PYTHON, "-c", guard, "numpy", env=env)
     shutil.rmtree(f"{ART}/train", ignore_errors=True)
-    session.run(PYTHON, "-m", PACKAGE, "train", "--epochs", "30", "--samples", "512", "--seed", "0",
-                "--out", f"{ART}/train", env=env)
+    session.run(
+        PYTHON,
+        "-m",
+        PACKAGE,
+        "train",
+        "--epochs",
+        "30",
+        "--samples",
+        "512",
+        "--seed",
+        "0",
+        "--out",
+        f"{ART}/train",
+        env=env,
+    )
     summary = Path(f"{ART}/train/summary.json")
     checkpoint = Path(f"{ART}/train/checkpoints/epoch-0030.npz")
     if not (summary.stat().st_size and checkpoint.stat().st_size):
