@@ -6,7 +6,11 @@ the same environment variables, so the difference is the runner, not the checks:
 
     nox                      # ci: every session below except docs and build
     nox -s tests coverage    # by name
-    nox -t fast              # the `fast` group: lint, typecheck, docker, secrets
+    nox -t fast              # the `fast` group: lint, typecheck, hadolint, secrets
+    nox -s security docker   # groups, as sessions that only require others
+
+Session names follow examples/ml-repo/README.md's table (`audit` is pip-audit there; the
+S1..S7 audit is `audit_stages`).
 
 The tools come from PATH, as they do for gate: `venv_backend="none"` (see bench/README.md for
 why that is the fairest setup). A session whose tool is missing is skipped, as gate skips a
@@ -207,8 +211,8 @@ def secrets(session: nox.Session) -> None:
         )
 
 
-@nox.session(name="pip-audit", tags=["security"])
-def pip_audit(session: nox.Session) -> None:
+@nox.session(tags=["security"])
+def audit(session: nox.Session) -> None:
     """pip-audit: known vulnerabilities in the dependencies (opt-in: GATE_AUDIT=1)."""
     import os
 
@@ -232,7 +236,7 @@ def trivy(session: nox.Session) -> None:
     session.run("trivy", "config", "--exit-code", "1", "--quiet", ".")
 
 
-@nox.session(name="train-smoke", tags=["ml"], allow_parallel=True)
+@nox.session(tags=["ml"], allow_parallel=True)
 def train_smoke(session: nox.Session) -> None:
     """A short seeded training run: real numpy, a checkpoint and metrics."""
     need(session, PYTHON)
@@ -282,3 +286,13 @@ def audit_stages(session: nox.Session) -> None:
     env = {"AUDIT_OUT": f"{ART}/audit", **NO_PYC}
     for stage in ("s1", "s2", "s3", "s4", "s5", "s6", "s7"):
         session.run(PYTHON, "audit/audit.py", stage, env=env)
+
+
+@nox.session(default=False, requires=["bandit", "semgrep", "secrets", "audit"])
+def security(session: nox.Session) -> None:
+    """bandit, semgrep, secrets and pip-audit (a group: the work is in the sessions it requires)."""
+
+
+@nox.session(default=False, requires=["hadolint", "trivy"])
+def docker(session: nox.Session) -> None:
+    """hadolint and trivy (a group)."""
