@@ -481,7 +481,9 @@ pub fn main() -> ExitCode {
         Command::Hook {
             action: HookAction::Uninstall { kind },
         } => hook_result(hook::uninstall(&cwd_or_dot(), kind)),
-        Command::Run(ref args) if args.staged || args.commit.is_some() => run_staged(&cli, args),
+        Command::Run(ref args) if args.staged || args.commit.is_some() => {
+            run_in_checkout(&cli, args)
+        }
         Command::Import {
             source: ImportSource::PreCommit { ref path },
         } => {
@@ -535,10 +537,11 @@ fn hook_result(result: Result<String, String>) -> ExitCode {
     }
 }
 
-/// `gate run --staged`: copies the index to a temporary checkout, loads gates.kdl from it,
-/// and runs there with the real root's state directory and cache. The checkout is removed
-/// when this returns (a killed run's is removed by the next one).
-fn run_staged(cli: &Cli, args: &RunArgs) -> ExitCode {
+/// `gate run --staged` and `gate run --commit REV`: brings a checkout to the index (or the
+/// commit's tree), loads gates.kdl from it, and runs there with the real root's state
+/// directory and cache. The repository's kept checkout stays for the next such run; a
+/// one-off copy is removed when this returns (a killed run's, by the next one).
+fn run_in_checkout(cli: &Cli, args: &RunArgs) -> ExitCode {
     staged::pin_environment();
     let cwd = cwd_or_dot();
     let real = match discover::discover(&cwd, cli.file.as_deref()) {
@@ -716,20 +719,7 @@ fn dispatch(cli: &Cli, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
                     graph.closure([target.as_str()])
                 }
                 Some(target) if target == "all" => graph.order.iter().map(String::as_str).collect(),
-                Some(target) => {
-                    let hint = crate::error::did_you_mean(
-                        target,
-                        graph.model.gates.keys().map(String::as_str),
-                    );
-                    report::diagnostics(
-                        sources,
-                        vec![Diagnostic::bare(Error::UnknownTarget {
-                            name: target.clone(),
-                            hint,
-                        })],
-                    );
-                    return ExitCode::from(2);
-                }
+                Some(target) => return unknown_target(target, graph, sources),
                 None => graph.order.iter().map(String::as_str).collect(),
             };
             report::print(&graph::render(graph, &gates, *format));
@@ -753,18 +743,7 @@ fn dispatch(cli: &Cli, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
                 && target != "all"
                 && !graph.model.gates.contains_key(target)
             {
-                let hint = crate::error::did_you_mean(
-                    target,
-                    graph.model.gates.keys().map(String::as_str),
-                );
-                report::diagnostics(
-                    sources,
-                    vec![Diagnostic::bare(Error::UnknownTarget {
-                        name: target.to_owned(),
-                        hint,
-                    })],
-                );
-                return ExitCode::from(2);
+                return unknown_target(target, graph, sources);
             }
             let cache_dir = cache_dir(&root.dir);
             let cache_dir = cache_dir
@@ -792,6 +771,20 @@ fn dispatch(cli: &Cli, root: &Root, sources: &Sources, graph: &Graph) -> ExitCod
     }
 }
 
+/// Says that `target` names no gate, with the closest name: exit 2 (`gate graph`, `gate hook
+/// install`, `gate ci github`; `gate run` learns it from the plan).
+fn unknown_target(target: &str, graph: &Graph, sources: &Sources) -> ExitCode {
+    let hint = crate::error::did_you_mean(target, graph.model.gates.keys().map(String::as_str));
+    report::diagnostics(
+        sources,
+        vec![Diagnostic::bare(Error::UnknownTarget {
+            name: target.to_owned(),
+            hint,
+        })],
+    );
+    ExitCode::from(2)
+}
+
 /// `gate hook install`: the target is checked against the graph; its default is `fast`
 /// when there is such a gate, else the graph's default.
 fn hook_install(
@@ -806,18 +799,7 @@ fn hook_install(
         Some(target) if graph.model.gates.contains_key(target) || target == "all" => {
             Some(target.to_owned())
         }
-        Some(target) => {
-            let hint =
-                crate::error::did_you_mean(target, graph.model.gates.keys().map(String::as_str));
-            report::diagnostics(
-                sources,
-                vec![Diagnostic::bare(Error::UnknownTarget {
-                    name: target.to_owned(),
-                    hint,
-                })],
-            );
-            return ExitCode::from(2);
-        }
+        Some(target) => return unknown_target(target, graph, sources),
         None => graph
             .model
             .gates
