@@ -465,9 +465,21 @@ impl Drop for Checkout {
 /// The stat cache's file name in a checkout's directory.
 const STAT_CACHE: &str = "stat-cache";
 
-/// The kept checkout's lock, when no other staged run of the repository holds it.
+/// The kept checkout's lock, when no other staged run of the repository holds it. The
+/// directory has a predictable name in a shared temporary directory: it is used only when it
+/// is a real directory (not a symlink) of this user, private to them.
 fn kept_lock(kept: &Path) -> Option<std::fs::File> {
-    std::fs::create_dir_all(kept).ok()?;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(kept);
+    let meta = std::fs::symlink_metadata(kept).ok()?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_dir() || meta.uid() != me {
+        return None;
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(kept, std::fs::Permissions::from_mode(0o700)).ok()?;
+    }
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

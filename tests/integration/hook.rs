@@ -299,6 +299,22 @@ fn kept_checkout(test: &Test) -> PathBuf {
 }
 
 #[test]
+fn a_kept_checkout_path_that_is_a_symlink_is_not_followed() {
+    let test = Test::new().gates(LINT).file("good.py", "x = 1\n");
+    ok(&test, &["add", "."]);
+    // Someone made the predictable name point elsewhere: gate must not write there.
+    let decoy = tempfile::tempdir().unwrap();
+    let kept = kept_checkout(&test);
+    let _ = std::fs::remove_dir_all(&kept);
+    std::os::unix::fs::symlink(decoy.path(), &kept).unwrap();
+    test.run(&["run", "--staged"])
+        .status(0)
+        .stdout_has("passed  lint");
+    assert_eq!(std::fs::read_dir(decoy.path()).unwrap().count(), 0);
+    std::fs::remove_file(&kept).unwrap();
+}
+
+#[test]
 fn the_kept_checkout_is_brought_back_to_the_index_whatever_a_run_left_in_it() {
     let test = Test::new()
         .gates(

@@ -11,6 +11,20 @@ pub struct Test {
     cwd: PathBuf,
 }
 
+/// A staged run keeps a checkout per repository in the temporary directory, named by a hash
+/// of the repository's top (see `staged::Checkout`); a test's repository is gone when the test
+/// ends, so its kept checkout goes too.
+impl Drop for Test {
+    fn drop(&mut self) {
+        if let Ok(top) = self.dir.path().canonicalize() {
+            let tag = &blake3::hash(top.as_os_str().as_encoded_bytes()).to_hex()[..12];
+            let _ = std::fs::remove_dir_all(
+                std::env::temp_dir().join(format!("gate-staged-{tag}-kept")),
+            );
+        }
+    }
+}
+
 /// What a run printed and returned, durations replaced by `[T]`.
 #[derive(Debug)]
 pub struct Output {
