@@ -310,7 +310,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub trace: Option<PathBuf>,
 
-    /// Run on what is staged in git, in a temporary checkout of the index (the working tree
+    /// Run on what is staged in git, in a checkout of the index (the working tree
     /// and the index are never touched); only gates whose inputs are staged run, with their
     /// dependents; the rest are `unaffected`
     #[arg(long, conflicts_with = "since")]
