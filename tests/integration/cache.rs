@@ -53,7 +53,7 @@ const WORDS: [&str; 7] = [
 ];
 
 /// Each gate's status word, from its status line.
-fn statuses(output: &Output) -> BTreeMap<String, String> {
+pub(crate) fn statuses(output: &Output) -> BTreeMap<String, String> {
     output
         .stdout
         .lines()

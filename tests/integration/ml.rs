@@ -7,12 +7,12 @@
 //! One cold `gate run all` warms a template (its `.gate/` cache and `artifacts/`), and each
 //! test that starts from a warm state copies it, so semgrep and mypy run cold once per suite.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::cache::files_under;
+use crate::cache::{files_under, statuses};
 use crate::test::{Output, Test};
 
 /// Where the example lives in the copies: the same layout as this repository, so its
@@ -202,31 +202,6 @@ fn warmed() -> Test {
     copy_tree(&template.dir, test.root(), &|name| name == ".git");
     commit(&test);
     test
-}
-
-/// Each gate's status word, from the status lines of a run.
-fn statuses(output: &Output) -> BTreeMap<String, String> {
-    const WORDS: &[&str] = &[
-        "passed",
-        "cached",
-        "failed",
-        "skipped",
-        "blocked",
-        "timed-out",
-        "cancelled",
-    ];
-    output
-        .stdout
-        .lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            let status = words.next()?;
-            let gate = words.next()?;
-            WORDS
-                .contains(&status)
-                .then(|| (gate.to_owned(), status.to_owned()))
-        })
-        .collect()
 }
 
 /// The gates (groups aside) that ran, and passed, in a run.

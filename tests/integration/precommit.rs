@@ -101,9 +101,11 @@ gate "slow" { run "echo slow" }
         .file(".pre-commit-config.yaml", &config)
         .file("src/a.txt", "fine\n");
     git(test.root(), &["add", "-A"]);
-    let run = |test: &Test| {
+    let pre_commit_run = |test: &Test, args: &[&str]| {
         Command::new(&pre_commit)
-            .args(["run", "--all-files", "--hook-stage", "pre-commit"])
+            .arg("run")
+            .args(args)
+            .args(["--hook-stage", "pre-commit"])
             .current_dir(test.root())
             .env("PATH", path_with_gate())
             .env("HOME", scratch.path())
@@ -112,6 +114,7 @@ gate "slow" { run "echo slow" }
             .output()
             .expect("pre-commit runs")
     };
+    let run = |test: &Test| pre_commit_run(test, &["--all-files"]);
     // What gate did, from its run record (a staged run works in a temporary checkout, so
     // the working tree shows nothing).
     let status = |test: &Test, gate: &str| -> Option<String> {
@@ -174,15 +177,7 @@ gate "slow" { run "echo slow" }
     // leaves it `unaffected`, so the commit is not blocked by what it does not touch.
     test.write("notes.md", b"notes\n");
     git(test.root(), &["add", "notes.md"]);
-    let commit = Command::new(&pre_commit)
-        .args(["run", "--hook-stage", "pre-commit"])
-        .current_dir(test.root())
-        .env("PATH", path_with_gate())
-        .env("HOME", scratch.path())
-        .env("PRE_COMMIT_HOME", scratch.path().join("pre-commit-home"))
-        .env("PRE_COMMIT_COLOR", "never")
-        .output()
-        .expect("pre-commit runs");
+    let commit = pre_commit_run(&test, &[]);
     assert!(
         commit.status.success(),
         "{}",
